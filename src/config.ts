@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
+
+const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+);
+
+/** The environment the service reads, once, at boot. */
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  DATABASE_URL: Type.String({
+    pattern: '^postgres(ql)?://',
+    description: 'PostgreSQL connection URL, e.g. postgresql://user@host:5432/db',
+  }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  API_KEYS: Type.Optional(
+    Type.String({
+      pattern: '^[^:,\\s]+:[^,\\s]+(,[^:,\\s]+:[^,\\s]+)*$',
+      description: 'appId:secret[,appId:secret...]',
+    }),
+  ),
+  LOG_LEVEL: { ...LogLevel, default: 'info' },
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'http(s) URL' })),
+});
+export type Env = Static<typeof EnvSchema>;
+
+export interface ApiKey {
+  appId: string;
+  secret: string;
+}
+
+export interface Config {
+  production: boolean;
+  databaseUrl: string;
+  host: string;
+  port: number;
+  logLevel: string;
+  /** Base of the URLs the service hands out (cockpit pages), without a trailing slash. */
+  publicUrl: string;
+  apiKeys: ApiKey[];
+  /** Set when no API_KEYS were configured and a pair was generated for this run. */
+  generatedApiKey?: ApiKey;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const validateEnv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true }).compile<Env>(EnvSchema);
+
+function describeProblem(error: NonNullable<typeof validateEnv.errors>[number]): string {
+  const variable =
+    error.keyword === 'required' ? String(error.params.missingProperty) : error.instancePath.slice(1);
+  const property = EnvSchema.properties[variable as keyof Env] as { description?: string } | undefined;
+  const hint = property?.description ? ` (expected ${property.description})` : '';
+  return error.keyword === 'required' ? `${variable} is required${hint}` : `${variable} ${error.message}${hint}`;
+}
+
+function parseApiKeys(value: string): ApiKey[] {
+  return value.split(',').map((pair) => {
+    const separator = pair.indexOf(':');
+    return { appId: pair.slice(0, separator), secret: pair.slice(separator + 1) };
+  });
+}
+
+/** Reads and checks the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(source: Record<string, string | undefined>): Config {
+  const known = Object.keys(EnvSchema.properties);
+  const env: Record<string, unknown> = Object.fromEntries(
+    Object.entries(source).filter(([name, value]) => known.includes(name) && value !== undefined && value !== ''),
+  );
+  if (!validateEnv(env)) {
+    const problems = (validateEnv.errors ?? []).filter((error) => error.keyword !== 'anyOf');
+    throw new ConfigError(problems.map(describeProblem));
+  }
+  const production = env.NODE_ENV === 'production';
+  let apiKeys: ApiKey[];
+  let generatedApiKey: ApiKey | undefined;
+  if (env.API_KEYS) {
+    apiKeys = parseApiKeys(env.API_KEYS);
+  } else if (production) {
+    throw new ConfigError(['API_KEYS is required when NODE_ENV=production (expected appId:secret[,appId:secret...])']);
+  } else {
+    generatedApiKey = { appId: `app_${randomBytes(8).toString('hex')}`, secret: randomBytes(24).toString('hex') };
+    apiKeys = [generatedApiKey];
+  }
+  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  return {
+    production,
+    databaseUrl: env.DATABASE_URL,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    publicUrl,
+    apiKeys,
+    generatedApiKey,
+  };
+}

@@ -1,0 +1,51 @@
+/** Keys of the contract's error bodies, by HTTP status. */
+export const errorKeys: Record<number, { key: string; message: string }> = {
+  400: { key: 'invalid_payload', message: 'Invalid payload' },
+  401: { key: 'unauthorized', message: 'Unauthorized' },
+  404: { key: 'not_found', message: 'Resource not found' },
+  405: { key: 'method_not_allowed', message: 'Method not allowed' },
+  413: { key: 'payload_too_large', message: 'Payload too large' },
+  415: { key: 'unsupported_media_type', message: 'Unsupported media type' },
+  429: { key: 'too_many_requests', message: 'Too many requests' },
+  500: { key: 'internal_error', message: 'Internal server error' },
+  503: { key: 'service_unavailable', message: 'Service unavailable' },
+};
+
+interface ApiErrorFields {
+  key?: string;
+  message?: string;
+  details?: string;
+  resourceId?: string;
+  resourceType?: string;
+}
+
+/** An error the client is meant to see: the error handler turns it into the contract's body. */
+export class ApiError extends Error {
+  readonly key: string;
+  readonly details?: string;
+  readonly resourceId?: string;
+  readonly resourceType?: string;
+
+  constructor(
+    readonly statusCode: number,
+    fields: ApiErrorFields = {},
+  ) {
+    const known = errorKeys[statusCode] ?? errorKeys[500]!;
+    super(fields.message ?? known.message);
+    this.name = 'ApiError';
+    this.key = fields.key ?? known.key;
+    this.details = fields.details;
+    this.resourceId = fields.resourceId;
+    this.resourceType = fields.resourceType;
+  }
+}
+
+export const invalidQuery = (details: string): ApiError =>
+  new ApiError(400, { key: 'invalid_query_params', message: 'Invalid query params', details });
+
+export const notFound = (resourceType: string, resourceId: string): ApiError =>
+  new ApiError(404, {
+    details: `Cannot find ${resourceType} with id ${resourceId}`,
+    resourceId,
+    resourceType,
+  });

@@ -1,0 +1,43 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiError, errorKeys } from '../errors.js';
+import type { ErrorBody } from '../schemas/common.js';
+import { validationError } from '../validation.js';
+
+/** Any error, as one the client may see: schema failures name the property, internals stay hidden. */
+function toApiError(error: FastifyError | ApiError): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error.validation) return validationError(error.validation, error.validationContext ?? 'body');
+  const status = error.statusCode ?? 500;
+  // Fastify's own client errors (body too large, bad media type...) carry safe, useful messages.
+  if (status >= 400 && status < 500) return new ApiError(status in errorKeys ? status : 400, { details: error.message });
+  return new ApiError(500);
+}
+
+export const errorBody = (error: ApiError, requestId: string): ErrorBody => ({
+  code: error.statusCode,
+  key: error.key,
+  message: error.message,
+  ...(error.details !== undefined && { details: error.details }),
+  request_id: requestId,
+  ...(error.resourceId !== undefined && { resource_id: error.resourceId }),
+  ...(error.resourceType !== undefined && { resource_type: error.resourceType }),
+});
+
+/** Every failure leaves as the contract's error body, with the request id. */
+export default fp(
+  async (app) => {
+    app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const apiError = toApiError(error);
+      if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+      return reply.code(apiError.statusCode).send(errorBody(apiError, request.id));
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      reply
+        .code(404)
+        .send(errorBody(new ApiError(404, { details: `No route for ${request.method} ${request.url}` }), request.id)),
+    );
+  },
+  { name: 'errors' },
+);

@@ -1,0 +1,96 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { ErrorBody } from '../schemas/common.js';
+import {
+  Customer,
+  CustomerCreateBody,
+  CustomerIdParams,
+  CustomerList,
+  CustomerListQuery,
+  CustomerUpdateBody,
+} from '../schemas/customer.js';
+
+const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [status, ErrorBody]));
+const tags = ['Customers'];
+
+const routes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/customers',
+    {
+      schema: {
+        tags,
+        summary: 'Create or upsert a customer',
+        description:
+          'Creates a customer. With `id`, updates that customer instead (404 if it does not exist); with the `source_id` of a live customer, updates that customer. Updates follow PUT semantics.',
+        body: CustomerCreateBody,
+        response: { 200: Customer, ...errors(400, 401, 404, 413, 415) },
+      },
+    },
+    (request) => app.customers.create(request.body),
+  );
+
+  app.get(
+    '/customers',
+    {
+      schema: {
+        tags,
+        summary: 'List customers',
+        description:
+          'Pages through live customers by `page` or by the `starting_after` created_at cursor. `total` counts every customer matching the filters.',
+        querystring: CustomerListQuery,
+        response: { 200: CustomerList, ...errors(400, 401) },
+      },
+    },
+    (request) => app.customers.list(request.query),
+  );
+
+  app.get(
+    '/customers/:customerId',
+    {
+      schema: {
+        tags,
+        summary: 'Get a customer',
+        description: 'Finds a live customer by `id`, or else by `source_id`.',
+        params: CustomerIdParams,
+        response: { 200: Customer, ...errors(401, 404) },
+      },
+    },
+    (request) => app.customers.get(request.params.customerId),
+  );
+
+  app.put(
+    '/customers/:customerId',
+    {
+      schema: {
+        tags,
+        summary: 'Update a customer',
+        description:
+          'Partial update: absent fields stay, fields sent as null are cleared, address and metadata are replaced as a whole. Never creates a customer; `id` and `source_id` in the body are ignored.',
+        params: CustomerIdParams,
+        body: CustomerUpdateBody,
+        response: { 200: Customer, ...errors(400, 401, 404, 413, 415) },
+      },
+    },
+    (request) => app.customers.update(request.params.customerId, request.body),
+  );
+
+  app.delete(
+    '/customers/:customerId',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a customer',
+        description:
+          'The customer disappears from every read and its `source_id` is freed. Its activity is kept until permanent deletion.',
+        params: CustomerIdParams,
+        response: { 204: Type.Null({ description: 'Deleted.' }), ...errors(401, 404) },
+      },
+    },
+    async (request, reply) => {
+      await app.customers.remove(request.params.customerId);
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+export default routes;

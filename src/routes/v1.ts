@@ -1,0 +1,40 @@
+import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
+import type { ApiKey } from '../config.js';
+import { ApiError } from '../errors.js';
+import auth from '../plugins/auth.js';
+import customers from './customers.js';
+
+export interface V1Options {
+  apiKeys: ApiKey[];
+}
+
+const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
+
+/** Everything under /v1: authenticated, and 405 (not 404) for a known path with the wrong method. */
+const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
+  await app.register(auth, { apiKeys });
+
+  const methodsByUrl = new Map<string, Set<string>>();
+  app.addHook('onRoute', ({ url, method }) => {
+    const path = url.slice(app.prefix.length);
+    const methods = methodsByUrl.get(path) ?? new Set();
+    for (const one of [method].flat()) methods.add(one);
+    methodsByUrl.set(path, methods);
+  });
+
+  await app.register(customers);
+
+  for (const [url, methods] of [...methodsByUrl]) {
+    const allow = [...methods].join(', ');
+    app.route({
+      url,
+      method: METHODS.filter((method) => !methods.has(method)),
+      handler: async (_request, reply) => {
+        reply.header('allow', allow);
+        throw new ApiError(405, { details: `Allowed methods: ${allow}` });
+      },
+    });
+  }
+};
+
+export default v1;

@@ -1,0 +1,32 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/** `T | null`, written the OpenAPI 3.0 way (`nullable: true`) so errors name the real type. */
+export const Nullable = <T extends TSchema>(schema: T) =>
+  Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
+
+/** One of a fixed set of strings, as a plain `enum` (errors list the allowed values). */
+export const StringEnum = <const T extends readonly string[]>(values: T, options: { default?: T[number]; description?: string } = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+
+/** A calendar date `YYYY-MM-DD` that exists (no 2021-02-30) in years 1..9999. */
+export const CalendarDate = (options: { description?: string } = {}) =>
+  Type.String({ format: 'calendar-date', example: '2022-01-01', ...options });
+
+/** An ISO 8601 date or date-time; a date-time needs a time zone, milliseconds are optional. */
+export const Timestamp = (options: { description?: string } = {}) =>
+  Type.String({ format: 'iso-timestamp', example: '2022-08-30T06:32:07.380Z', ...options });
+
+/** The contract's error body. */
+export const ErrorBody = Type.Object(
+  {
+    code: Type.Integer({ description: 'The HTTP status code.' }),
+    key: Type.String({ description: 'Short string naming the kind of error.', example: 'not_found' }),
+    message: Type.String({ example: 'Resource not found' }),
+    details: Type.Optional(Type.String({ example: 'Cannot find customer with id cust_sehkNIi8Uq2qQuRqSr7xn4Z' })),
+    request_id: Type.String({ example: 'v-0a885062c80375740f' }),
+    resource_id: Type.Optional(Type.String()),
+    resource_type: Type.Optional(Type.String()),
+  },
+  { title: 'Error' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;

@@ -1,0 +1,207 @@
+import { Type, type Static, type TOptional, type TSchema } from '@sinclair/typebox';
+import { CalendarDate, Nullable, StringEnum, Timestamp } from './common.js';
+
+/** Limits from the contract: strings 1..255 chars unless said otherwise. */
+const Text = (description: string, maxLength = 255) => Type.String({ minLength: 1, maxLength, description });
+
+const MAX_METADATA_DEPTH = 5;
+
+const MetadataScalar = [Type.String(), Type.Number(), Type.Boolean(), Type.Null()];
+const MetadataKey = { minLength: 1, maxLength: 100 };
+
+/** A metadata value: a scalar, an array of scalars, or an object nested at most `depth` more levels. */
+const metadataValue = (depth: number): TSchema =>
+  Type.Union(
+    [
+      ...MetadataScalar,
+      Type.Array(Type.Union(MetadataScalar)),
+      ...(depth > 0
+        ? [Type.Object({}, { propertyNames: MetadataKey, additionalProperties: metadataValue(depth - 1) })]
+        : []),
+    ],
+    {
+      errorMessage:
+        depth > 0
+          ? `must be a string, number, boolean, null, an array of those, or an object nested at most ${MAX_METADATA_DEPTH} levels deep`
+          : `must be a string, number, boolean, null or an array of those (objects nest at most ${MAX_METADATA_DEPTH} levels deep)`,
+    },
+  );
+
+/** Custom key/value pairs: at most 100 keys of 1..100 chars, 16 KiB serialized. */
+const MetadataInput = Type.Unsafe<Record<string, unknown>>(
+  Type.Object(
+    {},
+    {
+      description: 'Custom key/value pairs: at most 100 keys, 16 KiB serialized, objects nested at most 5 levels.',
+      example: { lang: 'en', test: true },
+      maxProperties: 100,
+      maxJsonBytes: 16 * 1024,
+      propertyNames: MetadataKey,
+      additionalProperties: metadataValue(MAX_METADATA_DEPTH - 1),
+    },
+  ),
+);
+const Metadata = Type.Record(Type.String(), Type.Unknown(), {
+  description: 'Custom key/value pairs attached to the customer.',
+  example: { lang: 'en', test: true },
+});
+
+const addressFields = {
+  city: Text('City.'),
+  state: Text('State.'),
+  line_1: Text('First line of the address.'),
+  line_2: Text('Second line of the address.'),
+  country: Text('Country.'),
+  postal_code: Text('Postal code.'),
+};
+type AddressField = keyof typeof addressFields;
+
+const optionalFields = <F extends Record<string, TSchema>>(fields: F, nullable: boolean) =>
+  Object.fromEntries(
+    Object.entries(fields).map(([name, schema]) => [name, Type.Optional(nullable ? Nullable(schema) : schema)]),
+  ) as { [K in keyof F]: TOptional<F[K]> };
+
+const AddressInput = Type.Unsafe<{ [K in AddressField]?: string | null }>(
+  Type.Object(optionalFields(addressFields, true), { additionalProperties: false, description: "Customer's address." }),
+);
+export const Address = Type.Object(optionalFields(addressFields, false), { description: "Customer's address." });
+export type Address = Static<typeof Address>;
+
+/** The client-writable string fields, each stored in its own column. */
+const textFields = {
+  name: Text("Customer's first and last name."),
+  description: Text('An arbitrary string attached to the customer.', 1024),
+  email: Type.String({ format: 'email', maxLength: 255, description: "Customer's email address." }),
+  phone: Text("Customer's phone number."),
+  birthday: CalendarDate({ description: 'Deprecated: use birthdate. YYYY-MM-DD.' }),
+  birthdate: CalendarDate({ description: "Customer's birthdate, YYYY-MM-DD." }),
+};
+export type CustomerTextField = keyof typeof textFields;
+export const customerTextFields = Object.keys(textFields) as CustomerTextField[];
+
+const SourceId = Text('Your identifier of the customer (unique among live customers).');
+
+/** Writable fields as a request sends them: each optional, `null` clears it. */
+const baseInput = {
+  ...optionalFields(textFields, true),
+  address: Type.Optional(Nullable(AddressInput)),
+  metadata: Type.Optional(Nullable(MetadataInput)),
+};
+
+export const CustomerCreateBody = Type.Object(
+  {
+    id: Type.Optional(Type.String({ description: 'An existing customer to update instead of creating one.' })),
+    source_id: Type.Optional(Nullable(SourceId)),
+    ...baseInput,
+  },
+  { additionalProperties: false },
+);
+export type CustomerCreateBody = Static<typeof CustomerCreateBody>;
+
+export const CustomerUpdateBody = Type.Object(
+  {
+    // The official SDK sends these back on update; they are accepted and ignored.
+    id: Type.Optional(Type.Unknown({ description: 'Ignored.' })),
+    source_id: Type.Optional(Type.Unknown({ description: 'Ignored: a source_id cannot change after creation.' })),
+    ...baseInput,
+  },
+  { additionalProperties: false },
+);
+export type CustomerUpdateBody = Static<typeof CustomerUpdateBody>;
+
+/** The stored, client-writable part of a customer, as an update sends it. */
+export type CustomerFields = Omit<CustomerUpdateBody, 'id' | 'source_id'>;
+
+const Count = Type.Integer({ minimum: 0 });
+const CustomerSummary = Type.Object({
+  redemptions: Type.Object({
+    total_redeemed: Count,
+    total_failed: Count,
+    total_succeeded: Count,
+    total_rolled_back: Count,
+    total_rollback_failed: Count,
+    total_rollback_succeeded: Count,
+    gift: Type.Object({ redeemed_amount: Count, amount_to_go: Count }),
+    loyalty_card: Type.Object({ redeemed_points: Count, points_to_go: Count }),
+  }),
+  orders: Type.Object({
+    total_amount: Count,
+    total_count: Count,
+    average_amount: Count,
+    last_order_amount: Count,
+    last_order_date: Type.Optional(Type.String()),
+  }),
+});
+const CustomerLoyalty = Type.Object({
+  points: Count,
+  referred_customers: Count,
+  campaigns: Type.Record(Type.String(), Type.Unknown()),
+});
+const CustomerReferrals = Type.Object({ total: Count, campaigns: Type.Array(Type.Unknown()) });
+
+export const Customer = Type.Object(
+  {
+    id: Type.String({ example: 'cust_CSnYd37MXmrbS19XCrghjBsv' }),
+    source_id: Type.Optional(SourceId),
+    ...optionalFields(textFields, false),
+    address: Nullable(Address),
+    summary: CustomerSummary,
+    loyalty: CustomerLoyalty,
+    referrals: CustomerReferrals,
+    metadata: Metadata,
+    system_metadata: Type.Record(Type.String(), Type.Unknown()),
+    created_at: Type.String({ format: 'date-time', example: '2022-08-30T06:32:07.380Z' }),
+    updated_at: Type.Optional(Type.String({ format: 'date-time', example: '2022-08-31T06:32:07.380Z' })),
+    assets: Type.Object({ cockpit_url: Type.String({ description: "URL of the customer's read-only profile page." }) }),
+    object: Type.Literal('customer'),
+  },
+  { title: 'Customer' },
+);
+export type Customer = Static<typeof Customer>;
+
+export const CustomerIdParams = Type.Object({
+  customerId: Type.String({ description: "A customer's `id` or `source_id` (URL-encoded)." }),
+});
+export type CustomerIdParams = Static<typeof CustomerIdParams>;
+
+export const customerOrders = ['created_at', '-created_at', 'updated_at', '-updated_at', 'source_id', '-source_id'] as const;
+export type CustomerOrder = (typeof customerOrders)[number];
+
+const Filter = (description: string) => Type.String({ minLength: 1, maxLength: 1024, description });
+
+export const CustomerListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1..100.' })),
+    page: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, default: 1, description: 'Page number, 1..99.' })),
+    email: Type.Optional(Filter('Only customers with exactly this email.')),
+    city: Type.Optional(Filter('Only customers whose address.city is exactly this.')),
+    name: Type.Optional(Filter('Only customers with exactly this name.')),
+    'created_at[before]': Type.Optional(Timestamp({ description: 'Only customers created before this time.' })),
+    'created_at[after]': Type.Optional(Timestamp({ description: 'Only customers created after this time.' })),
+    'updated_at[before]': Type.Optional(Timestamp({ description: 'Only customers last updated before this time.' })),
+    'updated_at[after]': Type.Optional(Timestamp({ description: 'Only customers last updated after this time.' })),
+    order: Type.Optional(
+      StringEnum(customerOrders, { default: '-created_at', description: 'Sort order; a leading `-` sorts descending.' }),
+    ),
+    starting_after: Type.Optional(
+      Timestamp({
+        description:
+          'Cursor on created_at (exclusive): with order -created_at (default) the customers created before it, with created_at those created after it.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type CustomerListQuery = Static<typeof CustomerListQuery>;
+
+export const CustomerList = Type.Object(
+  {
+    object: Type.Literal('list'),
+    data_ref: Type.Literal('customers'),
+    customers: Type.Array(Customer),
+    total: Type.Integer({ minimum: 0, description: 'How many customers match the filters.' }),
+    has_more: Type.Boolean(),
+  },
+  { title: 'CustomersList' },
+);
+export type CustomerList = Static<typeof CustomerList>;

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, inject } from 'vitest';
+import supertest from 'supertest';
+import { buildApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { copyTemplateDatabase } from './database.js';
+
+export const APP_ID = 'test-app';
+export const APP_SECRET = 'test-secret-5f1c0b7e';
+export const PUBLIC_URL = 'https://customers.example.test';
+
+/** The headers the official SDK sends with every request, bodiless ones included. */
+export const sdkHeaders = {
+  'X-App-Id': APP_ID,
+  'X-App-Token': APP_SECRET,
+  'X-Voucherify-Channel': 'Node.js-SDK-v2.9.0',
+  'Content-Type': 'application/json',
+};
+
+export interface TestApp {
+  app: App;
+  databaseUrl: string;
+  /** supertest against the app, with the SDK's headers already set. */
+  api: {
+    get(path: string): supertest.Test;
+    post(path: string, body?: unknown): supertest.Test;
+    put(path: string, body?: unknown): supertest.Test;
+    delete(path: string): supertest.Test;
+  };
+  /** supertest without any headers. */
+  raw: () => ReturnType<typeof supertest>;
+}
+
+/**
+ * Builds the production app (same buildApp, same config loader) on a fresh copy of the
+ * migrated test database, for the test file that calls it.
+ */
+export function useTestApp(env: Record<string, string> = {}): TestApp {
+  let drop: (() => Promise<void>) | undefined;
+  const agent = () => supertest(context.app.server);
+  const send = (test: supertest.Test, body: unknown) => (body === undefined ? test : test.send(body as object));
+  // Handed out before the app exists: every member resolves the app when called.
+  const context: TestApp = {
+    app: undefined as unknown as App,
+    databaseUrl: '',
+    raw: agent,
+    api: {
+      get: (path) => agent().get(path).set(sdkHeaders),
+      post: (path, body) => send(agent().post(path).set(sdkHeaders), body),
+      put: (path, body) => send(agent().put(path).set(sdkHeaders), body),
+      delete: (path) => agent().delete(path).set(sdkHeaders),
+    },
+  };
+
+  beforeAll(async () => {
+    const database = await copyTemplateDatabase(inject('templateDatabase'));
+    drop = database.drop;
+    const config = loadConfig({
+      DATABASE_URL: database.url,
+      API_KEYS: `${APP_ID}:${APP_SECRET}`,
+      PUBLIC_URL,
+      ...env,
+    });
+    context.app = await buildApp({ config, logger: false });
+    context.databaseUrl = database.url;
+    await context.app.ready();
+  });
+
+  afterAll(async () => {
+    await context.app?.close();
+    await drop?.();
+  });
+
+  return context;
+}
