@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import { newRequestId } from './ids.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
-import errors from './plugins/errors.js';
+import errors, { replyWithError } from './plugins/errors.js';
 import jsonBody from './plugins/json-body.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
@@ -24,6 +24,8 @@ export async function buildApp({ config, logger }: AppOptions) {
     bodyLimit: 1024 * 1024,
     // A source_id of 255 characters, each percent-encoded as up to 12 characters, still routes.
     routerOptions: { maxParamLength: 255 * 12 },
+    // Malformed percent-encoding or an over-long path segment, found while routing.
+    frameworkErrors: replyWithError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema));

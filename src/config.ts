@@ -1,28 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
+import { StringEnum } from './schemas/common.js';
 
-const LogLevel = Type.Union(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-);
 
 /** The environment the service reads, once, at boot. */
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
   DATABASE_URL: Type.String({
     pattern: '^postgres(ql)?://',
-    description: 'PostgreSQL connection URL, e.g. postgresql://user@host:5432/db',
+    description: 'a PostgreSQL connection URL, e.g. postgresql://user@host:5432/db',
   }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   API_KEYS: Type.Optional(
     Type.String({
       pattern: '^[^:,\\s]+:[^,\\s]+(,[^:,\\s]+:[^,\\s]+)*$',
-      description: 'appId:secret[,appId:secret...]',
+      description: 'a list of appId:secret pairs, e.g. app1:secret1,app2:secret2',
     }),
   ),
-  LOG_LEVEL: { ...LogLevel, default: 'info' },
-  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'http(s) URL' })),
+  LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -56,9 +54,17 @@ const validateEnv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: t
 function describeProblem(error: NonNullable<typeof validateEnv.errors>[number]): string {
   const variable =
     error.keyword === 'required' ? String(error.params.missingProperty) : error.instancePath.slice(1);
-  const property = EnvSchema.properties[variable as keyof Env] as { description?: string } | undefined;
-  const hint = property?.description ? ` (expected ${property.description})` : '';
-  return error.keyword === 'required' ? `${variable} is required${hint}` : `${variable} ${error.message}${hint}`;
+  const { description } = (EnvSchema.properties[variable as keyof Env] ?? {}) as { description?: string };
+  switch (error.keyword) {
+    case 'required':
+      return `${variable} is required: ${description}`;
+    case 'pattern':
+      return `${variable} must be ${description}`;
+    case 'enum':
+      return `${variable} must be one of: ${(error.params.allowedValues as string[]).join(', ')}`;
+    default:
+      return `${variable} ${error.message}`;
+  }
 }
 
 function parseApiKeys(value: string): ApiKey[] {
@@ -75,8 +81,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     Object.entries(source).filter(([name, value]) => known.includes(name) && value !== undefined && value !== ''),
   );
   if (!validateEnv(env)) {
-    const problems = (validateEnv.errors ?? []).filter((error) => error.keyword !== 'anyOf');
-    throw new ConfigError(problems.map(describeProblem));
+    throw new ConfigError((validateEnv.errors ?? []).map(describeProblem));
   }
   const production = env.NODE_ENV === 'production';
   let apiKeys: ApiKey[];
@@ -84,7 +89,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (env.API_KEYS) {
     apiKeys = parseApiKeys(env.API_KEYS);
   } else if (production) {
-    throw new ConfigError(['API_KEYS is required when NODE_ENV=production (expected appId:secret[,appId:secret...])']);
+    throw new ConfigError([`API_KEYS is required when NODE_ENV=production: ${EnvSchema.properties.API_KEYS.description}`]);
   } else {
     generatedApiKey = { appId: `app_${randomBytes(8).toString('hex')}`, secret: randomBytes(24).toString('hex') };
     apiKeys = [generatedApiKey];

@@ -5,6 +5,7 @@ export const errorKeys: Record<number, { key: string; message: string }> = {
   404: { key: 'not_found', message: 'Resource not found' },
   405: { key: 'method_not_allowed', message: 'Method not allowed' },
   413: { key: 'payload_too_large', message: 'Payload too large' },
+  414: { key: 'uri_too_long', message: 'URI too long' },
   415: { key: 'unsupported_media_type', message: 'Unsupported media type' },
   429: { key: 'too_many_requests', message: 'Too many requests' },
   500: { key: 'internal_error', message: 'Internal server error' },

@@ -1,5 +1,6 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { applyPendingMigrations } from './migrate.js';
 
 let config: Config;
 try {
@@ -11,6 +12,13 @@ try {
 }
 
 const app = await buildApp({ config });
+try {
+  const applied = await applyPendingMigrations(app.db, config.databaseUrl);
+  if (applied.length > 0) app.log.info({ migrations: applied }, 'applied database migrations');
+} catch (error) {
+  app.log.fatal({ err: error }, 'database migrations failed');
+  process.exit(1);
+}
 if (config.generatedApiKey) {
   const { appId, secret } = config.generatedApiKey;
   app.log.warn(

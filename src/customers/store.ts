@@ -163,9 +163,9 @@ export function createCustomerStore(db: pg.Pool) {
      */
     async remove(key: string, now: string): Promise<boolean> {
       const result = await db.query(
-        `UPDATE customers SET deleted_at = $2::timestamptz, source_id = source_id || '_deleted' || $2
+        `UPDATE customers SET deleted_at = $2::timestamptz, source_id = source_id || '_deleted' || $3::text
          WHERE id = (${LIVE_BY_KEY}) AND deleted_at IS NULL`,
-        [key, now],
+        [key, now, now],
       );
       return result.rowCount === 1;
     },

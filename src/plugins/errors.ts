@@ -8,6 +8,10 @@ import { validationError } from '../validation.js';
 function toApiError(error: FastifyError | ApiError): ApiError {
   if (error instanceof ApiError) return error;
   if (error.validation) return validationError(error.validation, error.validationContext ?? 'body');
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new ApiError(414, { details: 'A path segment is longer than any customer id or source_id can be' });
+  }
+  if (error.code === 'FST_ERR_BAD_URL') return new ApiError(400, { details: 'The URL is not validly percent-encoded' });
   const status = error.statusCode ?? 500;
   // Fastify's own client errors (body too large, bad media type...) carry safe, useful messages.
   if (status >= 400 && status < 500) return new ApiError(status in errorKeys ? status : 400, { details: error.message });
@@ -24,19 +28,23 @@ export const errorBody = (error: ApiError, requestId: string): ErrorBody => ({
   ...(error.resourceType !== undefined && { resource_type: error.resourceType }),
 });
 
-/** Every failure leaves as the contract's error body, with the request id. */
+/** Sends any error as the contract's error body, with the request id. */
+export function replyWithError(error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
+  const apiError = toApiError(error);
+  if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+  return reply.code(apiError.statusCode).send(errorBody(apiError, request.id));
+}
+
+/** Every failure leaves as the contract's error body: route errors, unknown routes, bad URLs. */
 export default fp(
   async (app) => {
-    app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      const apiError = toApiError(error);
-      if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
-      return reply.code(apiError.statusCode).send(errorBody(apiError, request.id));
-    });
-
+    app.setErrorHandler(replyWithError);
     app.setNotFoundHandler((request, reply) =>
-      reply
-        .code(404)
-        .send(errorBody(new ApiError(404, { details: `No route for ${request.method} ${request.url}` }), request.id)),
+      replyWithError(
+        new ApiError(404, { details: `No route for ${request.method} ${request.url.slice(0, 200)}` }),
+        request,
+        reply,
+      ),
     );
   },
   { name: 'errors' },

@@ -20,7 +20,7 @@ for (const [id, file] of [
   ['customers', 'voucherify-customers.openapi.json'],
   ['async-actions', 'voucherify-async-actions.openapi.json'],
 ] as const) {
-  const document = JSON.parse(readFileSync(new URL(`../reference/${file}`, import.meta.url), 'utf8'));
+  const document = JSON.parse(readFileSync(new URL(`../../docs/reference/${file}`, import.meta.url), 'utf8'));
   ajv.addSchema({ $id: id, components: withNullAllowed(document.components) });
 }
 

@@ -1,0 +1,69 @@
+import type { AddressInfo } from 'node:net';
+import { VoucherifyServerSide } from '@voucherify/sdk';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
+import { ANY_TIMESTAMP, customerBody, unique } from './support/customers.js';
+
+const test = useTestApp();
+let client: ReturnType<typeof VoucherifyServerSide>;
+
+beforeAll(async () => {
+  await test.app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = test.app.server.address() as AddressInfo;
+  client = VoucherifyServerSide({ applicationId: APP_ID, secretKey: APP_SECRET, apiUrl: `http://127.0.0.1:${port}` });
+});
+
+describe('the official Voucherify JS SDK, unchanged', () => {
+  it('creates, gets, updates, lists and deletes a customer', async () => {
+    const sourceId = unique('sdk');
+    const created = await client.customers.create({
+      source_id: sourceId,
+      name: 'Sdk User',
+      email: 'sdk@example.com',
+      address: { city: 'Warsaw' },
+      metadata: { plan: 'pro' },
+    });
+    expect(created).toEqual(
+      customerBody({ source_id: sourceId, name: 'Sdk User', email: 'sdk@example.com', address: { city: 'Warsaw' }, metadata: { plan: 'pro' } }),
+    );
+
+    expect(await client.customers.get(created.id)).toEqual(created);
+    expect(await client.customers.get(sourceId)).toEqual(created);
+
+    const updated = await client.customers.update({ source_id: sourceId, phone: '+48 600 000 000' });
+    expect(updated).toEqual({ ...created, phone: '+48 600 000 000', updated_at: ANY_TIMESTAMP });
+    const updatedById = await client.customers.update({ id: created.id, name: 'Renamed' });
+    expect(updatedById).toMatchObject({ id: created.id, name: 'Renamed', phone: '+48 600 000 000' });
+
+    const listed = await client.customers.list({ email: 'sdk@example.com', limit: 5 });
+    expect(listed).toMatchObject({ object: 'list', data_ref: 'customers', has_more: false });
+    expect(listed.customers.map((customer) => customer.id)).toContain(created.id);
+
+    await client.customers.delete(created.id);
+    await expect(client.customers.get(created.id)).rejects.toMatchObject({
+      code: 404,
+      key: 'not_found',
+      resource_id: created.id,
+      resource_type: 'customer',
+    });
+  });
+
+  it('scrolls through every customer exactly once, in both orders', async () => {
+    const name = unique('scroll');
+    for (let index = 0; index < 25; index += 1) await client.customers.create({ name });
+    for (const order of ['created_at', '-created_at'] as const) {
+      const seen: string[] = [];
+      for await (const customer of client.customers.scroll({ name, order, limit: 10 })) seen.push(customer.id);
+      expect(seen.length).toBe(25);
+      expect(new Set(seen).size).toBe(25);
+    }
+  });
+
+  it('surfaces validation errors the way the SDK reports API errors', async () => {
+    await expect(client.customers.create({ email: 'not an email' })).rejects.toMatchObject({
+      code: 400,
+      key: 'invalid_payload',
+      details: 'Property .email must be a valid email address',
+    });
+  });
+});
