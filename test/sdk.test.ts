@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { VoucherifyServerSide } from '@voucherify/sdk';
+import { VoucherifyServerSide, type CustomerObject } from '@voucherify/sdk';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
 import { ANY_TIMESTAMP, customerBody, unique } from './support/customers.js';
@@ -23,6 +23,8 @@ describe('the official Voucherify JS SDK, unchanged', () => {
       address: { city: 'Warsaw' },
       metadata: { plan: 'pro' },
     });
+    // The SDK types a create as a customer or an unconfirmed customer (double opt-in); this service confirms.
+    if (created.object !== 'customer') throw new Error(`expected a customer, got ${created.object}`);
     expect(created).toEqual(
       customerBody({ source_id: sourceId, name: 'Sdk User', email: 'sdk@example.com', address: { city: 'Warsaw' }, metadata: { plan: 'pro' } }),
     );
@@ -53,7 +55,9 @@ describe('the official Voucherify JS SDK, unchanged', () => {
     for (let index = 0; index < 25; index += 1) await client.customers.create({ name });
     for (const order of ['created_at', '-created_at'] as const) {
       const seen: string[] = [];
-      for await (const customer of client.customers.scroll({ name, order, limit: 10 })) seen.push(customer.id);
+      // The SDK types scroll() as a generator that expects values sent back; iterating reads only.
+      const scroll = client.customers.scroll({ name, order, limit: 10 }) as AsyncIterable<CustomerObject>;
+      for await (const customer of scroll) seen.push(customer.id);
       expect(seen.length).toBe(25);
       expect(new Set(seen).size).toBe(25);
     }
