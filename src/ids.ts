@@ -10,3 +10,9 @@ export const newCustomerId = (): string => `cust_${alphanumeric()}`;
 
 /** `v-` + 18 lowercase hex digits. */
 export const newRequestId = (): string => `v-${randomBytes(9).toString('hex')}`;
+
+/** `evcus_` + 18 lowercase hex digits: a customer activity event. */
+export const newEventId = (): string => `evcus_${randomBytes(9).toString('hex')}`;
+
+/** `del_` + 24 of [A-Za-z0-9]: a permanent deletion. */
+export const newPermanentDeletionId = (): string => `del_${alphanumeric()}`;

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
 import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
 import auth from '../plugins/auth.js';
+import activity from './activity.js';
 import customers from './customers.js';
 
 export interface V1Options {
@@ -23,6 +24,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
   });
 
   await app.register(customers);
+  await app.register(activity);
 
   for (const [url, methods] of [...methodsByUrl]) {
     const allow = [...methods].join(', ');
