@@ -35,7 +35,7 @@ export async function buildApp({ config, logger }: AppOptions) {
 
   await app.register(errors);
   await app.register(jsonBody);
-  await app.register(database, { connectionString: config.databaseUrl });
+  await app.register(database, { connectionString: config.databaseUrl, pool: config.databasePool });
   await app.register(customers, { publicUrl: config.publicUrl });
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys });
   return app;

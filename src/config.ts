@@ -3,7 +3,6 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { StringEnum } from './schemas/common.js';
 
-
 /** The environment the service reads, once, at boot. */
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
@@ -21,6 +20,9 @@ export const EnvSchema = Type.Object({
   ),
   LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 5000 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -29,9 +31,18 @@ export interface ApiKey {
   secret: string;
 }
 
+export interface DatabasePoolConfig {
+  size: number;
+  /** Longest wait for a pooled connection (or a new one) before a request fails with 503. */
+  connectTimeoutMs: number;
+  /** Longest a statement may run before PostgreSQL cancels it (and the request fails with 503). */
+  statementTimeoutMs: number;
+}
+
 export interface Config {
   production: boolean;
   databaseUrl: string;
+  databasePool: DatabasePoolConfig;
   host: string;
   port: number;
   logLevel: string;
@@ -98,6 +109,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   return {
     production,
     databaseUrl: env.DATABASE_URL,
+    databasePool: {
+      size: env.DATABASE_POOL_SIZE,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,

@@ -14,6 +14,8 @@ export const errorKeys: Record<number, { key: string; message: string }> = {
 
 interface ApiErrorFields {
   key?: string;
+  /** Seconds after which a retry may succeed, sent as Retry-After. */
+  retryAfter?: number;
   message?: string;
   details?: string;
   resourceId?: string;
@@ -26,6 +28,7 @@ export class ApiError extends Error {
   readonly details?: string;
   readonly resourceId?: string;
   readonly resourceType?: string;
+  readonly retryAfter?: number;
 
   constructor(
     readonly statusCode: number,
@@ -38,6 +41,7 @@ export class ApiError extends Error {
     this.details = fields.details;
     this.resourceId = fields.resourceId;
     this.resourceType = fields.resourceType;
+    this.retryAfter = fields.retryAfter;
   }
 }
 

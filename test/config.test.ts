@@ -18,6 +18,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_URL, API_KEYS: 'app:secret' })).toEqual({
       production: false,
       databaseUrl: DATABASE_URL,
+      databasePool: { size: 10, connectTimeoutMs: 1000, statementTimeoutMs: 5000 },
       host: '0.0.0.0',
       port: 3000,
       logLevel: 'info',

@@ -3,11 +3,15 @@ import fp from 'fastify-plugin';
 import { ApiError, errorKeys } from '../errors.js';
 import type { ErrorBody } from '../schemas/common.js';
 import { validationError } from '../validation.js';
+import { isDatabaseUnavailable } from './database.js';
 
 /** Any error, as one the client may see: schema failures name the property, internals stay hidden. */
 function toApiError(error: FastifyError | ApiError): ApiError {
   if (error instanceof ApiError) return error;
   if (error.validation) return validationError(error.validation, error.validationContext ?? 'body');
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError(503, { details: 'The database is unavailable: retry shortly', retryAfter: 1 });
+  }
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     return new ApiError(414, { details: 'A path segment is longer than any customer id or source_id can be' });
   }
@@ -32,6 +36,7 @@ export const errorBody = (error: ApiError, requestId: string): ErrorBody => ({
 export function replyWithError(error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
   const apiError = toApiError(error);
   if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+  if (apiError.retryAfter !== undefined) reply.header('retry-after', String(apiError.retryAfter));
   return reply.code(apiError.statusCode).send(errorBody(apiError, request.id));
 }
 
