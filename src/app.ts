@@ -4,8 +4,8 @@ import type { Config } from './config.js';
 import { newRequestId } from './ids.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
-import errors, { replyWithError } from './plugins/errors.js';
-import jsonBody from './plugins/json-body.js';
+import errors, { clientErrorHandler, replyWithError } from './plugins/errors.js';
+import input from './plugins/input.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
 
@@ -26,6 +26,7 @@ export async function buildApp({ config, logger }: AppOptions) {
     routerOptions: { maxParamLength: 255 * 12 },
     // Malformed percent-encoding or an over-long path segment, found while routing.
     frameworkErrors: replyWithError,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema));
@@ -34,7 +35,7 @@ export async function buildApp({ config, logger }: AppOptions) {
   });
 
   await app.register(errors);
-  await app.register(jsonBody);
+  await app.register(input);
   await app.register(database, { connectionString: config.databaseUrl, pool: config.databasePool });
   await app.register(customers, { publicUrl: config.publicUrl });
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys });

@@ -1,6 +1,9 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError, errorKeys } from '../errors.js';
+import { newRequestId } from '../ids.js';
 import type { ErrorBody } from '../schemas/common.js';
 import { validationError } from '../validation.js';
 import { isDatabaseUnavailable } from './database.js';
@@ -37,7 +40,29 @@ export function replyWithError(error: FastifyError | ApiError, request: FastifyR
   const apiError = toApiError(error);
   if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
   if (apiError.retryAfter !== undefined) reply.header('retry-after', String(apiError.retryAfter));
+  // Errors found while routing (a bad URL) come before any hook has set this header.
+  reply.header('x-request-id', request.id);
   return reply.code(apiError.statusCode).send(errorBody(apiError, request.id));
+}
+
+/**
+ * A request so malformed that Node's HTTP parser rejects it never becomes a Fastify request;
+ * it still gets the contract's error body (and a request id) before the connection closes.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const requestId = newRequestId();
+  const body = JSON.stringify(
+    errorBody(new ApiError(status, { details: status === 400 ? 'The request is not valid HTTP' : undefined }), requestId),
+  );
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Every failure leaves as the contract's error body: route errors, unknown routes, bad URLs. */

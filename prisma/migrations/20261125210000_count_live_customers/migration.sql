@@ -10,7 +10,9 @@ CREATE TABLE "customer_counts" (
 
 
 -- Written by hand: the statement triggers that keep customer_counts exact. Each runs once per
--- statement over its transition table, so a bulk write adds one counter update per key.
+-- statement over its transition table, so a bulk write adds one counter update per key. Keys
+-- are written in sorted order, so two writers lock counter rows in the same order and cannot
+-- deadlock on them.
 
 -- The keys one live customer counts toward: "all", and its address.city when it has one.
 CREATE FUNCTION customer_count_keys(address jsonb) RETURNS TABLE (dimension text, value text)
@@ -30,6 +32,7 @@ BEGIN
   FROM new_rows AS customer, customer_count_keys(customer.address) AS key
   WHERE customer.deleted_at IS NULL
   GROUP BY key.dimension, key.value
+  ORDER BY key.dimension, key.value
   ON CONFLICT (dimension, value, slot) DO UPDATE SET live = counts.live + EXCLUDED.live;
   RETURN NULL;
 END
@@ -46,6 +49,7 @@ BEGIN
   ) AS change, customer_count_keys(change.address) AS key
   GROUP BY key.dimension, key.value
   HAVING sum(change.delta) <> 0
+  ORDER BY key.dimension, key.value
   ON CONFLICT (dimension, value, slot) DO UPDATE SET live = counts.live + EXCLUDED.live;
   RETURN NULL;
 END
@@ -58,6 +62,7 @@ BEGIN
   FROM old_rows AS customer, customer_count_keys(customer.address) AS key
   WHERE customer.deleted_at IS NULL
   GROUP BY key.dimension, key.value
+  ORDER BY key.dimension, key.value
   ON CONFLICT (dimension, value, slot) DO UPDATE SET live = counts.live + EXCLUDED.live;
   RETURN NULL;
 END
