@@ -144,16 +144,32 @@ function filterConditions(filters: CustomerFilters, params: Params): string[] {
 }
 
 /**
- * Wraps a write that returns customer rows so that the same statement records one activity
- * event per row: no change without its event, no event without its change.
+ * When a change to an existing row happens: the request's time, or one millisecond after the
+ * row's previous change when that is later. A row's timestamps, and so its activity, then follow
+ * the order its changes committed in, whatever the clocks of several servers or a wait for the
+ * row's lock did to the request times.
  */
-function withEvent(write: string, type: string, stamp: WriteStamp, params: Params, preparing = ''): string {
+const changeTime = (at: string) =>
+  `GREATEST(${at}, coalesce(customers.updated_at, customers.created_at) + interval '1 millisecond')`;
+
+/**
+ * Wraps a write that returns customer rows so that the same statement records one activity
+ * event per row: no change without its event, no event without its change. The event happens
+ * at the row's own new timestamp unless `eventTime` says otherwise.
+ */
+function withEvent(
+  write: string,
+  type: string,
+  stamp: WriteStamp,
+  params: Params,
+  { preparing, eventTime }: { preparing?: string; eventTime?: string } = {},
+): string {
   // Data-modifying CTEs must sit at the top level, so a write's own CTEs come first.
   return `WITH ${preparing ? `${preparing},` : ''} changed AS (${write}),
     logged AS (
       INSERT INTO customer_events (id, customer_id, type, data, group_id, created_at)
       SELECT ${params.add(stamp.eventId)}, id, ${type}, jsonb_build_object('customer', to_jsonb(changed)),
-             ${params.add(stamp.requestId)}, ${params.add(stamp.at, 'timestamptz')}
+             ${params.add(stamp.requestId)}, ${eventTime ?? 'coalesce(changed.updated_at, changed.created_at)::timestamptz'}
       FROM changed
     )
     SELECT * FROM changed`;
@@ -208,7 +224,7 @@ export function createCustomerStore(db: pg.Pool) {
     const params = new Params();
     params.add(key);
     const assignments = changedColumns(changes, params).map(([column, value]) => `${column} = ${value}`);
-    assignments.push(`updated_at = ${params.add(stamp.at, 'timestamptz')}`);
+    assignments.push(`updated_at = ${changeTime(params.add(stamp.at, 'timestamptz'))}`);
     const update = `UPDATE customers SET ${assignments.join(', ')}
        WHERE id = (${pick}) AND deleted_at IS NULL
        RETURNING ${COLUMNS}`;
@@ -229,7 +245,7 @@ export function createCustomerStore(db: pg.Pool) {
       const changed = changedColumns(changes, params);
       const columns = ['id', 'source_id', 'created_at', ...changed.map(([column]) => column)];
       const values = [params.add(id), params.add(sourceId), params.add(stamp.at, 'timestamptz'), ...changed.map(([, value]) => value)];
-      const updates = [...changed.map(([column]) => `${column} = EXCLUDED.${column}`), 'updated_at = EXCLUDED.created_at'];
+      const updates = [...changed.map(([column]) => `${column} = EXCLUDED.${column}`), `updated_at = ${changeTime('EXCLUDED.created_at')}`];
       const upsert = `INSERT INTO customers (${columns.join(', ')}) VALUES (${values.join(', ')})
          ON CONFLICT (source_id) WHERE deleted_at IS NULL DO UPDATE SET ${updates.join(', ')}
          RETURNING ${COLUMNS}`;
@@ -253,15 +269,20 @@ export function createCustomerStore(db: pg.Pool) {
     async remove(key: string, stamp: WriteStamp): Promise<boolean> {
       const params = new Params();
       params.add(key);
-      const at = params.add(stamp.at, 'timestamptz');
+      const at = changeTime(params.add(stamp.at, 'timestamptz'));
       const deletion = `target AS (
           SELECT ${COLUMNS} FROM customers WHERE id = (${LIVE_BY_KEY}) AND deleted_at IS NULL FOR UPDATE
         ), deletion AS (
-          UPDATE customers SET deleted_at = ${at}, source_id = customers.source_id || '_deleted' || ${params.add(stamp.at, 'text')}
+          UPDATE customers SET deleted_at = ${at},
+            source_id = customers.source_id || '_deleted' || to_char(${at} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
           FROM target WHERE customers.id = target.id
+          RETURNING customers.deleted_at
         )`;
       const result = await db.query(
-        withEvent('SELECT * FROM target', "'customer.deleted'", stamp, params, deletion),
+        withEvent('SELECT * FROM target', "'customer.deleted'", stamp, params, {
+          preparing: deletion,
+          eventTime: '(SELECT deleted_at FROM deletion)',
+        }),
         params.values,
       );
       return result.rowCount === 1;

@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { promisify } from 'node:util';
 
 /**
  * A PostgreSQL cluster of its own (Debian's pg_createcluster), on its own port, that a test
@@ -9,8 +10,9 @@ import { createServer } from 'node:net';
  */
 export interface Cluster {
   url(database: string): string;
-  stop(): void;
-  start(): void;
+  /** Stopping and starting do not block the event loop: a server in this process keeps answering. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
   drop(): void;
 }
 
@@ -36,13 +38,15 @@ export async function createCluster(): Promise<Cluster> {
   const version = readdirSync('/etc/postgresql').sort().at(-1)!;
   const name = `cs_test_${randomBytes(4).toString('hex')}`;
   const port = await freePort();
-  const run = (command: string, ...args: string[]) => execFileSync(command, args, { stdio: 'pipe' });
-  run('pg_createcluster', version, name, '-p', String(port), '--', '--auth=trust');
-  run('pg_ctlcluster', version, name, 'start');
+  const run = async (...args: string[]) => {
+    await promisify(execFile)('pg_ctlcluster', [version, name, ...args]);
+  };
+  execFileSync('pg_createcluster', [version, name, '-p', String(port), '--', '--auth=trust'], { stdio: 'pipe' });
+  await run('start');
   return {
     url: (database) => `postgresql://postgres@127.0.0.1:${port}/${database}`,
-    stop: () => run('pg_ctlcluster', version, name, 'stop', '-m', 'fast'),
-    start: () => run('pg_ctlcluster', version, name, 'start'),
-    drop: () => run('pg_dropcluster', '--stop', version, name),
+    stop: () => run('stop', '-m', 'fast'),
+    start: () => run('start'),
+    drop: () => execFileSync('pg_dropcluster', ['--stop', version, name], { stdio: 'pipe' }),
   };
 }
