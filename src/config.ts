@@ -21,12 +21,34 @@ export const EnvSchema = Type.Object({
   ),
   LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
+  WORKER_ENABLED: Type.Boolean({ default: true }),
+  WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 32, default: 1 }),
+  WORKER_POLL_SECONDS: Type.Number({ minimum: 0.5, maximum: 60, default: 2 }),
+  JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+  JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
 export interface ApiKey {
   appId: string;
   secret: string;
+}
+
+/** How async actions (bulk updates, imports) are queued and worked on. */
+export interface JobsConfig {
+  /** Whether this process works on jobs (a server can leave them to `npm run worker` processes). */
+  worker: boolean;
+  /** Jobs one process works on at once. */
+  concurrency: number;
+  /** How often an idle worker looks for a job queued by another process. */
+  pollSeconds: number;
+  /** Input rows applied per transaction. */
+  batchSize: number;
+  /**
+   * A job whose worker has not reported within this long is taken over by another worker, which
+   * resumes it where the last committed batch left it. Workers hand a long job on every third of it.
+   */
+  timeoutSeconds: number;
 }
 
 export interface Config {
@@ -40,6 +62,7 @@ export interface Config {
   apiKeys: ApiKey[];
   /** Set when no API_KEYS were configured and a pair was generated for this run. */
   generatedApiKey?: ApiKey;
+  jobs: JobsConfig;
 }
 
 export class ConfigError extends Error {
@@ -104,5 +127,12 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     publicUrl,
     apiKeys,
     generatedApiKey,
+    jobs: {
+      worker: env.WORKER_ENABLED,
+      concurrency: env.WORKER_CONCURRENCY,
+      pollSeconds: env.WORKER_POLL_SECONDS,
+      batchSize: env.JOB_BATCH_SIZE,
+      timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
+    },
   };
 }

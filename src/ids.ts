@@ -10,3 +10,6 @@ export const newCustomerId = (): string => `cust_${alphanumeric()}`;
 
 /** `v-` + 18 lowercase hex digits. */
 export const newRequestId = (): string => `v-${randomBytes(9).toString('hex')}`;
+
+/** `aa_` + 18 lowercase hex digits: an async action. */
+export const newAsyncActionId = (): string => `aa_${randomBytes(9).toString('hex')}`;
