@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Queryable } from '../transaction.js';
 import type { Address, CustomerOrder, CustomerTextField } from '../schemas/customer.js';
 
 /** A live customer as the store reads it: timestamps already in the wire format. */
@@ -44,7 +45,8 @@ export interface CustomerListRequest {
   page: CustomerPage;
 }
 
-const isoTimestamp = (column: string) =>
+/** A timestamptz column in the wire format, under its own name. */
+export const isoTimestamp = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}`;
 
 const COLUMNS = `id, source_id, name, description, email, phone,
@@ -108,6 +110,39 @@ function filterConditions(filters: CustomerFilters, params: Params): string[] {
   return conditions;
 }
 
+/** One customer write of a batch statement: its input row, the customer's id (new or existing), the fields it sends. */
+export interface BatchWrite {
+  row: number;
+  id: string;
+  sourceId: string | null;
+  changes: CustomerChanges;
+}
+
+/** A field of a batch row (the jsonb object `i`), as its column's type; a JSON null is SQL NULL. */
+function batchValue(field: keyof CustomerChanges): string {
+  switch (WRITABLE[field]) {
+    case 'jsonb':
+      return `NULLIF(i -> '${field}', 'null'::jsonb)`;
+    case 'date':
+      return `(i ->> '${field}')::date`;
+    default:
+      return `i ->> '${field}'`;
+  }
+}
+
+const WRITABLE_FIELDS = Object.keys(WRITABLE) as Array<keyof CustomerChanges>;
+
+/** A whole batch as one jsonb parameter: each row carries only the fields it sends. */
+const batchParam = (writes: readonly BatchWrite[]): string =>
+  JSON.stringify(writes.map(({ row, id, sourceId, changes }) => ({ ...changes, row, id, source_id: sourceId })));
+
+/** A live customer the metadata of which a batch is about to merge into. */
+export interface LockedMetadata {
+  id: string;
+  source_id: string;
+  metadata: Record<string, unknown>;
+}
+
 export function createCustomerStore(db: pg.Pool) {
   const one = async (text: string, values: unknown[]): Promise<CustomerRow | undefined> =>
     (await db.query<CustomerRow>(text, values)).rows[0];
@@ -156,6 +191,63 @@ export function createCustomerStore(db: pg.Pool) {
 
     /** Applies changes to the live customer with this id, or else this source_id. */
     update: (key: string, changes: CustomerChanges, now: string) => updateWhere(LIVE_BY_KEY, key, changes, now),
+
+    /**
+     * Batch writes: each runs as one statement inside the caller's transaction. Creates the
+     * customers of the batch, except those whose source_id a live customer already has; the
+     * created rows come back (the `id` given is the new customer's). Source_ids must be unique
+     * within the batch.
+     */
+    async insertMissing(tx: Queryable, writes: readonly BatchWrite[], now: string): Promise<CustomerRow[]> {
+      if (writes.length === 0) return [];
+      const values = WRITABLE_FIELDS.map((field) =>
+        field === 'metadata' ? `COALESCE(${batchValue(field)}, '{}'::jsonb)` : batchValue(field),
+      );
+      const { rows } = await tx.query<CustomerRow>(
+        `INSERT INTO customers (id, source_id, created_at, ${WRITABLE_FIELDS.join(', ')})
+         SELECT i ->> 'id', i ->> 'source_id', $2::timestamptz, ${values.join(', ')}
+         FROM jsonb_array_elements($1::jsonb) AS i
+         ON CONFLICT (source_id) WHERE deleted_at IS NULL DO NOTHING
+         RETURNING ${COLUMNS}`,
+        [batchParam(writes), now],
+      );
+      return rows;
+    },
+
+    /**
+     * Applies each write's changes to the live customer it names by `id` or by `source_id`, with
+     * PUT semantics (fields not sent stay). The keys must be unique within the batch. Customers
+     * not found are simply not among the rows returned, each tagged with its write's row.
+     */
+    async updateMatching(
+      tx: Queryable,
+      writes: readonly BatchWrite[],
+      matchBy: 'id' | 'source_id',
+      now: string,
+    ): Promise<Array<CustomerRow & { row: number }>> {
+      if (writes.length === 0) return [];
+      const assignments = WRITABLE_FIELDS.map(
+        (field) => `${field} = CASE WHEN i ? '${field}' THEN ${batchValue(field)} ELSE c.${field} END`,
+      );
+      const { rows } = await tx.query<CustomerRow & { row: number }>(
+        `UPDATE customers AS c SET ${assignments.join(', ')}, updated_at = $2::timestamptz
+         FROM jsonb_array_elements($1::jsonb) AS i
+         WHERE c.deleted_at IS NULL AND c.${matchBy} = i ->> '${matchBy}'
+         RETURNING ${COLUMNS}, (i ->> 'row')::int AS row`,
+        [batchParam(writes), now],
+      );
+      return rows;
+    },
+
+    /** Locks the live customers with these source_ids until the transaction ends, and reads their metadata. */
+    async lockMetadata(tx: Queryable, sourceIds: readonly string[]): Promise<LockedMetadata[]> {
+      const { rows } = await tx.query<LockedMetadata>(
+        `SELECT id, source_id, metadata FROM customers
+         WHERE deleted_at IS NULL AND source_id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+        [sourceIds],
+      );
+      return rows;
+    },
 
     /**
      * Deletes the live customer with this id or source_id. The row stays (its activity refers to
