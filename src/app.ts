@@ -5,6 +5,7 @@ import { newRequestId } from './ids.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
 import errors, { replyWithError } from './plugins/errors.js';
+import jobs from './plugins/jobs.js';
 import jsonBody from './plugins/json-body.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
@@ -37,8 +38,20 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(jsonBody);
   await app.register(database, { connectionString: config.databaseUrl });
   await app.register(customers, { publicUrl: config.publicUrl });
+  await app.register(jobs, { jobs: config.jobs });
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys });
   return app;
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
+
+/**
+ * Job workers alone, without HTTP (`npm run worker`): the same database and job plugins as the
+ * service, to scale the work on async actions out to more processes.
+ */
+export async function buildWorker({ config, logger }: AppOptions) {
+  const app = Fastify({ logger: logger ?? { level: config.logLevel } });
+  await app.register(database, { connectionString: config.databaseUrl });
+  await app.register(jobs, { jobs: { ...config.jobs, worker: true } });
+  return app;
+}

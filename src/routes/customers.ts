@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ErrorBody } from '../schemas/common.js';
+import { errorResponses as errors } from '../schemas/common.js';
 import {
   Customer,
   CustomerCreateBody,
@@ -10,7 +10,6 @@ import {
   CustomerUpdateBody,
 } from '../schemas/customer.js';
 
-const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [status, ErrorBody]));
 const tags = ['Customers'];
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {

@@ -2,6 +2,8 @@ import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
 import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
 import auth from '../plugins/auth.js';
+import asyncActions from './async-actions.js';
+import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
 
 export interface V1Options {
@@ -23,6 +25,8 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
   });
 
   await app.register(customers);
+  await app.register(customersBulk);
+  await app.register(asyncActions);
 
   for (const [url, methods] of [...methodsByUrl]) {
     const allow = [...methods].join(', ');
