@@ -26,6 +26,7 @@ export const EnvSchema = Type.Object({
   WORKER_POLL_SECONDS: Type.Number({ minimum: 0.5, maximum: 60, default: 2 }),
   JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
   JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
+  JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -49,6 +50,8 @@ export interface JobsConfig {
    * resumes it where the last committed batch left it. Workers hand a long job on every third of it.
    */
   timeoutSeconds: number;
+  /** A job that fails (an error, or its worker died) is tried this many more times before its action ends FAILED. */
+  retries: number;
 }
 
 export interface Config {
@@ -133,6 +136,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       pollSeconds: env.WORKER_POLL_SECONDS,
       batchSize: env.JOB_BATCH_SIZE,
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
+      retries: env.JOB_RETRIES,
     },
   };
 }

@@ -154,50 +154,47 @@ export type CsvRow =
 
 /**
  * The rows of a file read chunk by chunk: the header row, then the data rows numbered from 1
- * (blank lines are not rows). Memory holds a chunk and the rows parsed ahead, whatever the file size.
+ * (blank lines are not rows). Memory holds a chunk and the rows parsed ahead, whatever the file
+ * size. `bytes` is how far the parser has read, for progress.
  */
 export async function* csvRows(chunks: AsyncIterable<Buffer>): AsyncGenerator<CsvRow> {
   // Rows the parser could not read, in the order met; `after` counts the records read before each.
-  const unreadable: Array<{ after: number; reason: string; bytes: number }> = [];
+  const unreadable: Array<{ after: number; reason: string }> = [];
   const source = Readable.from(chunks);
-  const parser = source.pipe(
-    parse({
-      ...CSV_OPTIONS,
-      info: true,
-      on_skip: (error) => {
-        unreadable.push({
-          after: Number(error?.records ?? 0),
-          reason: error?.message ?? 'unreadable row',
-          bytes: Number(error?.bytes ?? 0),
-        });
-        return undefined;
-      },
-    }),
-  );
+  const parser = parse({
+    ...CSV_OPTIONS,
+    on_skip: (error) => {
+      const reason =
+        error?.code === 'CSV_QUOTE_NOT_CLOSED'
+          ? 'a quote opened in it is never closed, so the rest of the file is part of this row'
+          : (error?.message ?? 'unreadable row');
+      unreadable.push({ after: Number(error?.records ?? 0), reason });
+      return undefined;
+    },
+  });
   // pipe() does not pass a source's failure on (a chunk that could not be read): the reader must see it.
   source.once('error', (error) => parser.destroy(error));
+  source.pipe(parser);
+  let records = 0;
   let row = 0;
-  let bytes = 0;
-  const unreadableUpTo = function* (records: number) {
-    while (unreadable.length > 0 && unreadable[0]!.after < records) {
-      const { reason, bytes: at } = unreadable.shift()!;
-      bytes = Math.max(bytes, at);
+  const unreadableBefore = function* (record: number) {
+    while (unreadable.length > 0 && unreadable[0]!.after < record) {
       row += 1;
-      yield { row, unreadable: `The row cannot be read as CSV: ${reason}`, bytes };
+      yield { row, unreadable: `The row cannot be read as CSV: ${unreadable.shift()!.reason}`, bytes: parser.info.bytes };
     }
   };
   try {
-    for await (const { record, info } of parser as AsyncIterable<ParsedRecord>) {
-      yield* unreadableUpTo(info.records);
-      bytes = info.bytes;
-      if (info.records === 1) {
-        yield { header: record, bytes };
+    for await (const cells of parser as AsyncIterable<string[]>) {
+      records += 1;
+      yield* unreadableBefore(records);
+      if (records === 1) {
+        yield { header: cells, bytes: parser.info.bytes };
         continue;
       }
       row += 1;
-      yield { row, cells: record, bytes };
+      yield { row, cells, bytes: parser.info.bytes };
     }
-    yield* unreadableUpTo(Number.POSITIVE_INFINITY);
+    yield* unreadableBefore(Number.POSITIVE_INFINITY);
   } finally {
     // A reader that stops early (a worker handing the job on) stops reading chunks too.
     source.destroy();

@@ -11,8 +11,7 @@ const JOBS = 'async-actions';
 /** Where pg-boss moves a job that failed on every try. */
 const GAVE_UP = 'async-actions-gave-up';
 
-/** A job that ran into errors is tried this many more times, 2 s, 4 s, 8 s... later, before it is given up. */
-const RETRY_LIMIT = 5;
+/** A job that failed is tried again 2 to 4 s later, then 4 to 8 s, 8 to 16 s... */
 const RETRY_DELAY_SECONDS = 2;
 
 export interface JobQueueOptions {
@@ -20,6 +19,8 @@ export interface JobQueueOptions {
   timeoutSeconds: number;
   /** Whether this process runs pg-boss's maintenance, which finds those jobs (workers do). */
   supervise: boolean;
+  /** Tries after the first before a job is given up. */
+  retries: number;
   log: FastifyBaseLogger;
 }
 
@@ -32,7 +33,7 @@ const through = (db: Queryable): PgBoss.Db => ({ executeSql: (text, values) => d
  * without its job nor queued without its action. Workers fetch jobs with FOR UPDATE SKIP
  * LOCKED: one job goes to one worker.
  */
-export function createJobQueue(db: Queryable, { timeoutSeconds, supervise, log }: JobQueueOptions) {
+export function createJobQueue(db: Queryable, { timeoutSeconds, supervise, retries, log }: JobQueueOptions) {
   // Statements pg-boss has started, so that closing waits for them before the pool ends.
   const running = new Set<Promise<unknown>>();
   const boss = new PgBoss({
@@ -54,7 +55,7 @@ export function createJobQueue(db: Queryable, { timeoutSeconds, supervise, log }
 
   const queueOptions: PgBoss.Queue = {
     name: JOBS,
-    retryLimit: RETRY_LIMIT,
+    retryLimit: retries,
     retryDelay: RETRY_DELAY_SECONDS,
     retryBackoff: true,
     expireInSeconds: timeoutSeconds,
@@ -79,7 +80,7 @@ export function createJobQueue(db: Queryable, { timeoutSeconds, supervise, log }
     /** Queues a job for the action, as part of the transaction `tx`. */
     async send(tx: Queryable, actionId: string): Promise<void> {
       const job: ActionJob = { actionId };
-      await boss.send(JOBS, job, { db: through(tx), expireInSeconds: timeoutSeconds });
+      await boss.send(JOBS, job, { db: through(tx), expireInSeconds: timeoutSeconds, retryLimit: retries });
     },
 
     /** The next job to work on, now taken by this worker, if there is one. */

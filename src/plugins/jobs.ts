@@ -28,7 +28,12 @@ export interface JobsOptions {
 export default fp<JobsOptions>(
   async (app, { jobs }) => {
     const actions = createAsyncActionStore(app.db);
-    const queue = createJobQueue(app.db, { timeoutSeconds: jobs.timeoutSeconds, supervise: jobs.worker, log: app.log });
+    const queue = createJobQueue(app.db, {
+      timeoutSeconds: jobs.timeoutSeconds,
+      supervise: jobs.worker,
+      retries: jobs.retries,
+      log: app.log,
+    });
     let workers: Workers | undefined;
 
     app.decorate(
