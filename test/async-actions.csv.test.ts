@@ -97,7 +97,7 @@ describe('POST /v1/customers/importCSV', () => {
   });
 
   it('reports bad rows with their number, source_id and reason, and imports the rest', async () => {
-    const ids = Array.from({ length: 6 }, () => unique('row'));
+    const ids = Array.from({ length: 6 }, () => unique('row')) as [string, string, string, string, string, string];
     const { action } = await importCsv(
       [
         'Source_id,Email,Birthdate',
