@@ -172,6 +172,20 @@ describe('POST /v1/customers/importCSV', () => {
     expect((await test.raw().post('/v1/customers/importCSV').set(auth).expect(400)).body).toEqual(missing);
   });
 
+  it('answers 400 to a multipart body without a boundary, or one that breaks off, and keeps nothing of it', async () => {
+    const before = await storedUploads();
+    const post = (contentType: string, body: string) =>
+      test.raw().post('/v1/customers/importCSV').set(auth).set('Content-Type', contentType).send(body).expect(400);
+    expect((await post('multipart/form-data', 'Source_id\nx\n')).body).toEqual(
+      invalidPayload('The multipart/form-data body has no boundary in its Content-Type'),
+    );
+    const brokenOff = '--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nSource_id\r\nabc\r\n';
+    expect((await post('multipart/form-data; boundary=xyz', brokenOff)).body).toEqual(
+      invalidPayload('The multipart/form-data body is malformed or ends before the file does'),
+    );
+    expect(await storedUploads()).toEqual(before);
+  });
+
   it('answers 413 in the Error shape to a file over 10 MiB, and keeps nothing of it', async () => {
     const before = await storedUploads();
     const row = `${'x'.repeat(99)}\n`;

@@ -41,6 +41,15 @@ async function* inChunksOf(size: number, stream: AsyncIterable<Buffer>): AsyncGe
   if (length > 0) yield Buffer.concat(pending, length);
 }
 
+/** The upload's data; a body that breaks off or breaks the multipart format is the client's error. */
+async function* received(file: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield* file;
+  } catch {
+    throw new ApiError(400, { details: 'The multipart/form-data body is malformed or ends before the file does' });
+  }
+}
+
 /** An uploaded file as @fastify/multipart streams it: `truncated` once it went over the size limit. */
 export type UploadedFile = Readable & { truncated?: boolean };
 
@@ -115,7 +124,7 @@ export function createAsyncActionService({ db, actions, queue, queued }: AsyncAc
   async function storeUpload(id: string, file: UploadedFile): Promise<number> {
     let size = 0;
     let seq = 0;
-    for await (const chunk of inChunksOf(CHUNK_BYTES, file)) {
+    for await (const chunk of inChunksOf(CHUNK_BYTES, received(file))) {
       if (seq === 0) readHeader(chunk, chunk.length < CHUNK_BYTES);
       await actions.insertChunk(id, seq, chunk);
       seq += 1;

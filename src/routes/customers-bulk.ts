@@ -85,6 +85,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
       async (request, reply) => {
         if (!request.isMultipart()) throw new ApiError(400, { details: MISSING_FILE });
+        // Without a boundary, the body cannot be split into parts at all.
+        if (!/;\s*boundary=/i.test(request.headers['content-type'] ?? '')) {
+          throw new ApiError(400, { details: 'The multipart/form-data body has no boundary in its Content-Type' });
+        }
         const part = await request.file();
         if (part?.fieldname !== 'file') {
           part?.file.resume();
