@@ -80,7 +80,7 @@ function summarize(row: AsyncActionRow, now = Date.now()): AsyncActionSummary {
   return {
     id: row.id,
     type: row.type,
-    status: row.status === 'UPLOADING' ? 'ENQUEUED' : row.status,
+    status: row.status,
     created_at: row.created_at,
     updated_at: row.updated_at,
     request_id: row.request_id,

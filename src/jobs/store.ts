@@ -8,8 +8,8 @@ import type { Queryable } from '../transaction.js';
 export interface AsyncActionRow {
   id: string;
   type: AsyncActionType;
-  /** UPLOADING only while a CSV file is still arriving: such an action is never shown. */
-  status: AsyncActionStatus | 'UPLOADING';
+  /** Reads never return an action still UPLOADING its CSV file. */
+  status: AsyncActionStatus;
   request_id: string;
   params: { metadata?: Record<string, unknown> };
   input_size: number;
