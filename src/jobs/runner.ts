@@ -84,20 +84,22 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
       const batches = inputBatches(actions, action, batchSize);
       try {
         let next = batches.next();
-        for (;;) {
-          const { value: batch, done } = await next;
-          if (done) break;
-          // The next batch is read and checked while this one is written.
-          next = batches.next();
-          next.catch(() => undefined);
-          await commit(action, token, batch);
-          if (stop.aborted || Date.now() >= sliceEnd) {
+        next.catch(() => undefined);
+        // A slice applies at least one batch, however short it is: every job moves the action on.
+        for (let committed = 0; ; committed += 1) {
+          if (stop.aborted || (committed > 0 && Date.now() >= sliceEnd)) {
             await transaction(async (tx) => {
               if (!(await actions.release(tx, action.id, token, timestamp()))) throw new TakenOver();
               await queue.send(tx, action.id);
             });
             return 'handed-on';
           }
+          const { value: batch, done } = await next;
+          if (done) break;
+          // The next batch is read and checked while this one is written.
+          next = batches.next();
+          next.catch(() => undefined);
+          await commit(action, token, batch);
         }
         await transaction(async (tx) => {
           if (!(await actions.finish(tx, action.id, token, timestamp()))) throw new TakenOver();
