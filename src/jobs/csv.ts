@@ -155,7 +155,8 @@ export type CsvRow =
 /**
  * The rows of a file read chunk by chunk: the header row, then the data rows numbered from 1
  * (blank lines are not rows). Memory holds a chunk and the rows parsed ahead, whatever the file
- * size. `bytes` is how far the parser has read, for progress.
+ * size. `bytes` estimates how much of the file the rows so far took, for progress: the cells and
+ * their separators (quotes and multi-byte characters aside), never more than the parser read.
  */
 export async function* csvRows(chunks: AsyncIterable<Buffer>): AsyncGenerator<CsvRow> {
   // Rows the parser could not read, in the order met; `after` counts the records read before each.
@@ -177,22 +178,27 @@ export async function* csvRows(chunks: AsyncIterable<Buffer>): AsyncGenerator<Cs
   source.pipe(parser);
   let records = 0;
   let row = 0;
+  let taken = 0;
+  const bytes = () => Math.min(taken, parser.info.bytes);
   const unreadableBefore = function* (record: number) {
     while (unreadable.length > 0 && unreadable[0]!.after < record) {
       row += 1;
-      yield { row, unreadable: `The row cannot be read as CSV: ${unreadable.shift()!.reason}`, bytes: parser.info.bytes };
+      // A row the parser could not read ran to where it stopped reading.
+      taken = parser.info.bytes;
+      yield { row, unreadable: `The row cannot be read as CSV: ${unreadable.shift()!.reason}`, bytes: bytes() };
     }
   };
   try {
     for await (const cells of parser as AsyncIterable<string[]>) {
       records += 1;
       yield* unreadableBefore(records);
+      for (const cell of cells) taken += cell.length + 1;
       if (records === 1) {
-        yield { header: cells, bytes: parser.info.bytes };
+        yield { header: cells, bytes: bytes() };
         continue;
       }
       row += 1;
-      yield { row, cells, bytes: parser.info.bytes };
+      yield { row, cells, bytes: bytes() };
     }
     yield* unreadableBefore(Number.POSITIVE_INFINITY);
   } finally {
