@@ -64,6 +64,12 @@ async function customersOf(prefix: string) {
   return rows[0];
 }
 
+/** pg-boss jobs of the async action queue not yet completed (pg-boss's own table). */
+async function openJobs(): Promise<number> {
+  const { rows } = await db.query(`SELECT count(*)::int AS open FROM pgboss.job WHERE name = 'async-actions' AND state < 'completed'`);
+  return rows[0].open;
+}
+
 async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -126,6 +132,8 @@ describe('async actions across worker processes', () => {
     // Without the hand-on, the job would wait for its 3 s expiry and the retry delay after it.
     expect(Date.now() - resumedAt).toBeLessThan(15_000);
     expect(await customersOf(prefix)).toEqual({ customers: rows, written_again: 0 });
+    // The stopped worker's job completed when it handed on, the next one when it finished.
+    expect(await openJobs()).toBe(0);
   });
 
   it('two workers on one queue share the jobs, and never work on the same one', async () => {
@@ -139,6 +147,7 @@ describe('async actions across worker processes', () => {
     expect(claims.map((row) => ({ claims: row.claims, done: row.done_count }))).toEqual(ids.map(() => ({ claims: 1, done: 400 })));
     expect(new Set(claims.map((row) => row.worker)).size).toBe(2);
     for (const prefix of prefixes) expect(await customersOf(prefix)).toEqual({ customers: 400, written_again: 0 });
+    expect(await openJobs()).toBe(0);
   });
 });
 

@@ -95,8 +95,9 @@ export function createJobQueue(db: Queryable, { timeoutSeconds, supervise, retri
       return job;
     },
 
-    async complete(job: PgBoss.Job<ActionJob>): Promise<void> {
-      await boss.complete(job.name, job.id);
+    /** Marks the job done, as part of the transaction `tx` that finished its work when given. */
+    async complete(job: PgBoss.Job<ActionJob>, tx: Queryable = db): Promise<void> {
+      await boss.complete(job.name, job.id, {}, { db: through(tx) });
     },
 
     /** The job goes back to the queue for another try, or to the given-up queue after its last. */

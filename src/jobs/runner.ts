@@ -3,7 +3,8 @@ import type pg from 'pg';
 import type { BulkWriter } from '../customers/bulk.js';
 import { withTransaction } from '../transaction.js';
 import { inputBatches, type PreparedBatch } from './inputs.js';
-import type { JobQueue } from './queue.js';
+import type PgBoss from 'pg-boss';
+import type { ActionJob, JobQueue } from './queue.js';
 import type { AsyncActionRow, AsyncActionStore } from './store.js';
 
 /** How a job's work on its action ended, short of an error. */
@@ -72,14 +73,18 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
 
   return {
     /**
-     * Works on an action: claims it, then applies its input batch after batch from where the
-     * last committed batch stopped, until the input ends (DONE), the slice is over or `stop`
-     * is aborted (handed on to a new job at a batch boundary).
+     * Works on a job's action: claims it, then applies its input batch after batch from where
+     * the last committed batch stopped, until the input ends (DONE), the slice is over or `stop`
+     * is aborted (handed on to a new job at a batch boundary). The job is completed in the
+     * transaction that finishes or hands on the action, so no crash leaves two jobs for it.
      */
-    async run(actionId: string, stop: AbortSignal): Promise<RunOutcome> {
+    async run(job: PgBoss.Job<ActionJob>, stop: AbortSignal): Promise<RunOutcome> {
       const token = randomUUID();
-      const action = await actions.claim(actionId, token, worker, timestamp());
-      if (!action) return 'finished-before';
+      const action = await actions.claim(job.data.actionId, token, worker, timestamp());
+      if (!action) {
+        await queue.complete(job);
+        return 'finished-before';
+      }
       const sliceEnd = Date.now() + sliceMs;
       const batches = inputBatches(actions, action, batchSize);
       try {
@@ -91,6 +96,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
             await transaction(async (tx) => {
               if (!(await actions.release(tx, action.id, token, timestamp()))) throw new TakenOver();
               await queue.send(tx, action.id);
+              await queue.complete(job, tx);
             });
             return 'handed-on';
           }
@@ -103,6 +109,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
         }
         await transaction(async (tx) => {
           if (!(await actions.finish(tx, action.id, token, timestamp()))) throw new TakenOver();
+          await queue.complete(job, tx);
         });
         return 'done';
       } catch (error) {

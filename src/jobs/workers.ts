@@ -3,7 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import { withTransaction } from '../transaction.js';
 import { JobFailure } from './inputs.js';
-import type { JobQueue } from './queue.js';
+import type PgBoss from 'pg-boss';
+import type { ActionJob, JobQueue } from './queue.js';
 import type { JobRunner } from './runner.js';
 import type { AsyncActionStore } from './store.js';
 
@@ -31,8 +32,12 @@ export function startWorkers({ db, queue, runner, actions, concurrency, pollSeco
   const stopping = new AbortController();
   let wakeUp = new AbortController();
 
-  async function markFailed(actionId: string, reason: string) {
-    await withTransaction(db, (tx) => actions.fail(tx, actionId, reason, new Date().toISOString()));
+  /** The action ends FAILED and its job completes, together. */
+  async function fail(job: PgBoss.Job<ActionJob>, reason: string) {
+    await withTransaction(db, async (tx) => {
+      await actions.fail(tx, job.data.actionId, reason, new Date().toISOString());
+      await queue.complete(job, tx);
+    });
   }
 
   /** Takes a job if there is one and works on it; false when there was none. */
@@ -40,23 +45,20 @@ export function startWorkers({ db, queue, runner, actions, concurrency, pollSeco
     const givenUp = await queue.takeGivenUp();
     if (givenUp) {
       log.error({ asyncActionId: givenUp.data.actionId }, 'async action given up after its last try');
-      await markFailed(givenUp.data.actionId, GAVE_UP);
-      await queue.complete(givenUp);
+      await fail(givenUp, GAVE_UP);
       return true;
     }
     const job = await queue.take();
     if (!job) return false;
     const { actionId } = job.data;
     try {
-      const outcome = await runner.run(actionId, stopping.signal);
+      // The runner completes the job, except one taken over: that is the other worker's now.
+      const outcome = await runner.run(job, stopping.signal);
       log.info({ asyncActionId: actionId, outcome }, 'async action job ended');
-      // A job taken over is the other worker's to complete.
-      if (outcome !== 'taken-over') await queue.complete(job);
     } catch (error) {
       if (error instanceof JobFailure) {
         log.warn({ asyncActionId: actionId, reason: error.message }, 'async action failed');
-        await markFailed(actionId, error.message);
-        await queue.complete(job);
+        await fail(job, error.message);
       } else {
         log.error({ err: error, asyncActionId: actionId }, 'async action job failed: it will be tried again');
         await queue.fail(job, error as Error);
