@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import type PgBoss from 'pg-boss';
 import type { BulkWriter } from '../customers/bulk.js';
 import { withTransaction } from '../transaction.js';
 import { inputBatches, type PreparedBatch } from './inputs.js';
-import type PgBoss from 'pg-boss';
 import type { ActionJob, JobQueue } from './queue.js';
 import type { AsyncActionRow, AsyncActionStore } from './store.js';
 

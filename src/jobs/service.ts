@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
+import type { RowFailure } from '../customers/bulk.js';
 import { ApiError, notFound } from '../errors.js';
 import { newAsyncActionId } from '../ids.js';
 import type {
@@ -11,7 +12,6 @@ import type {
   AsyncActionSummary,
   AsyncActionType,
 } from '../schemas/async-action.js';
-import type { RowFailure } from '../customers/bulk.js';
 import { withTransaction } from '../transaction.js';
 import { readHeader } from './csv.js';
 import type { JobQueue } from './queue.js';

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
+import type PgBoss from 'pg-boss';
 import { withTransaction } from '../transaction.js';
 import { JobFailure } from './inputs.js';
-import type PgBoss from 'pg-boss';
 import type { ActionJob, JobQueue } from './queue.js';
 import type { JobRunner } from './runner.js';
 import type { AsyncActionStore } from './store.js';
