@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
@@ -186,11 +188,34 @@ describe('POST /v1/customers/importCSV', () => {
     expect(await storedUploads()).toEqual(before);
   });
 
-  it('answers 413 in the Error shape to a file over 10 MiB, and keeps nothing of it', async () => {
+  it('answers 413 in the Error shape to a request over 10 MiB, before reading it', async () => {
     const before = await storedUploads();
     const row = `${'x'.repeat(99)}\n`;
     const response = await upload(`Source_id\n${row.repeat(110_000)}`).expect(413);
-    expect(response.body).toEqual(errorBody(413, 'payload_too_large', 'Payload too large', { details: 'The file is larger than 10 MiB' }));
+    expect(response.body).toEqual(errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }));
+    expect(await storedUploads()).toEqual(before);
+  });
+
+  it('answers 413 to a file over 10 MiB sent in chunks without a length, and keeps nothing of it', async () => {
+    await test.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = test.app.server.address() as AddressInfo;
+    const before = await storedUploads();
+    const boundary = 'chunked-upload-boundary';
+    const parts = [
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\nSource_id\n`,
+      ...Array.from({ length: 110 }, () => `${'x'.repeat(99)}\n`.repeat(1000)),
+      `\r\n--${boundary}--\r\n`,
+    ];
+    const response = await fetch(`http://127.0.0.1:${port}/v1/customers/importCSV`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': `multipart/form-data; boundary=${boundary}` },
+      body: Readable.toWeb(Readable.from(parts.map((part) => Buffer.from(part)))) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual(
+      errorBody(413, 'payload_too_large', 'Payload too large', { details: 'The file is larger than 10 MiB' }),
+    );
     expect(await storedUploads()).toEqual(before);
   });
 

@@ -18,7 +18,7 @@ import type { JobQueue } from './queue.js';
 import type { AsyncActionRow, AsyncActionStore, NewAsyncAction } from './store.js';
 
 /** Uploads are stored in chunks of this size: memory holds one, whatever the file size. */
-export const CHUNK_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
 /** An upload still unfinished after this long was left by a process that died. */
 const ABANDONED_UPLOAD_MS = 60 * 60 * 1000;
 

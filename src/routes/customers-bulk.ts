@@ -67,7 +67,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   // multipart/form-data only here: the file is streamed, never held whole.
   await app.register(async (csvScope) => {
     csvScope.removeContentTypeParser('application/json');
-    await csvScope.register(multipart, { limits: { fileSize: MAX_ASYNC_BODY_BYTES, files: 1 } });
+    // Only the file may be large: a few small fields at most, so that none can fill the memory.
+    await csvScope.register(multipart, {
+      limits: { fileSize: MAX_ASYNC_BODY_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024, parts: 20, headerPairs: 100 },
+    });
 
     csvScope.post(
       '/customers/importCSV',
@@ -84,6 +87,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request, reply) => {
+        // A request that says it is too large is refused before it is read; one sent in chunks
+        // is cut off once its file passes 10 MiB.
+        if (Number(request.headers['content-length']) > MAX_ASYNC_BODY_BYTES) {
+          throw new ApiError(413, { details: 'Request body is too large' });
+        }
         if (!request.isMultipart()) throw new ApiError(400, { details: MISSING_FILE });
         // Without a boundary, the body cannot be split into parts at all.
         if (!/;\s*boundary=/i.test(request.headers['content-type'] ?? '')) {
