@@ -87,7 +87,7 @@ describe('async actions across worker processes', () => {
 
   it('after a worker is killed mid-job, shows exactly the batches it committed, and another worker finishes the job', async () => {
     const prefix = unique('killed');
-    const rows = 4000;
+    const rows = 10_000;
     const id = await importRows(prefix, rows);
     const first = await startWorker();
     await waitUntil(async () => (await actionRow(id)).position >= 400, 'the first batches');
@@ -113,7 +113,7 @@ describe('async actions across worker processes', () => {
 
   it('a worker stopped with SIGTERM ends its batch, hands the job on and exits; the next worker goes on at once', async () => {
     const prefix = unique('stopped');
-    const rows = 3000;
+    const rows = 8000;
     const id = await importRows(prefix, rows);
     // Slices long enough that only the stop hands the job on.
     const first = await startWorker({ JOB_TIMEOUT_SECONDS: '600' });
@@ -137,16 +137,18 @@ describe('async actions across worker processes', () => {
   });
 
   it('two workers on one queue share the jobs, and never work on the same one', async () => {
-    await Promise.all([startWorker({ JOB_BATCH_SIZE: '10' }), startWorker({ JOB_BATCH_SIZE: '10' })]);
+    // Long slices: each job runs in one piece, so a second claim could only come from a second worker.
+    const env = { JOB_BATCH_SIZE: '10', JOB_TIMEOUT_SECONDS: '600' };
+    await Promise.all([startWorker(env), startWorker(env)]);
     const prefixes = Array.from({ length: 6 }, () => unique('shared'));
     const ids = [];
-    for (const prefix of prefixes) ids.push(await importRows(prefix, 400));
+    for (const prefix of prefixes) ids.push(await importRows(prefix, 600));
     for (const id of ids) await finishedAction(test.api, id, 60_000);
 
     const claims = await Promise.all(ids.map(actionRow));
-    expect(claims.map((row) => ({ claims: row.claims, done: row.done_count }))).toEqual(ids.map(() => ({ claims: 1, done: 400 })));
+    expect(claims.map((row) => ({ claims: row.claims, done: row.done_count }))).toEqual(ids.map(() => ({ claims: 1, done: 600 })));
     expect(new Set(claims.map((row) => row.worker)).size).toBe(2);
-    for (const prefix of prefixes) expect(await customersOf(prefix)).toEqual({ customers: 400, written_again: 0 });
+    for (const prefix of prefixes) expect(await customersOf(prefix)).toEqual({ customers: 600, written_again: 0 });
     expect(await openJobs()).toBe(0);
   });
 });
