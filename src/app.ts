@@ -6,6 +6,7 @@ import customers from './plugins/customers.js';
 import database from './plugins/database.js';
 import errors, { clientErrorHandler, replyWithError } from './plugins/errors.js';
 import input from './plugins/input.js';
+import jobs from './plugins/jobs.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
 
@@ -38,8 +39,20 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(input);
   await app.register(database, { connectionString: config.databaseUrl, pool: config.databasePool });
   await app.register(customers, { publicUrl: config.publicUrl });
+  await app.register(jobs, { jobs: config.jobs });
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys });
   return app;
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
+
+/**
+ * Job workers alone, without HTTP (`npm run worker`): the same database and job plugins as the
+ * service, to scale the work on async actions out to more processes.
+ */
+export async function buildWorker({ config, logger }: AppOptions) {
+  const app = Fastify({ logger: logger ?? { level: config.logLevel } });
+  await app.register(database, { connectionString: config.databaseUrl, pool: config.databasePool });
+  await app.register(jobs, { jobs: { ...config.jobs, worker: true } });
+  return app;
+}

@@ -23,6 +23,12 @@ export const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 5000 }),
+  WORKER_ENABLED: Type.Boolean({ default: true }),
+  WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 32, default: 1 }),
+  WORKER_POLL_SECONDS: Type.Number({ minimum: 0.5, maximum: 60, default: 2 }),
+  JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+  JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
+  JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -39,6 +45,25 @@ export interface DatabasePoolConfig {
   statementTimeoutMs: number;
 }
 
+/** How async actions (bulk updates, imports) are queued and worked on. */
+export interface JobsConfig {
+  /** Whether this process works on jobs (a server can leave them to `npm run worker` processes). */
+  worker: boolean;
+  /** Jobs one process works on at once. */
+  concurrency: number;
+  /** How often an idle worker looks for a job queued by another process. */
+  pollSeconds: number;
+  /** Input rows applied per transaction. */
+  batchSize: number;
+  /**
+   * A job whose worker has not reported within this long is taken over by another worker, which
+   * resumes it where the last committed batch left it. Workers hand a long job on every third of it.
+   */
+  timeoutSeconds: number;
+  /** A job that fails (an error, or its worker died) is tried this many more times before its action ends FAILED. */
+  retries: number;
+}
+
 export interface Config {
   production: boolean;
   databaseUrl: string;
@@ -51,6 +76,7 @@ export interface Config {
   apiKeys: ApiKey[];
   /** Set when no API_KEYS were configured and a pair was generated for this run. */
   generatedApiKey?: ApiKey;
+  jobs: JobsConfig;
 }
 
 export class ConfigError extends Error {
@@ -120,5 +146,13 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     publicUrl,
     apiKeys,
     generatedApiKey,
+    jobs: {
+      worker: env.WORKER_ENABLED,
+      concurrency: env.WORKER_CONCURRENCY,
+      pollSeconds: env.WORKER_POLL_SECONDS,
+      batchSize: env.JOB_BATCH_SIZE,
+      timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
+      retries: env.JOB_RETRIES,
+    },
   };
 }

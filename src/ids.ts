@@ -16,3 +16,6 @@ export const newEventId = (): string => `evcus_${hex()}`;
 
 /** `del_` + 24 of [A-Za-z0-9]: a permanent deletion. */
 export const newPermanentDeletionId = (): string => `del_${alphanumeric()}`;
+
+/** `aa_` + 18 lowercase hex digits: an async action. */
+export const newAsyncActionId = (): string => `aa_${hex()}`;

@@ -1,4 +1,4 @@
-import { buildApp } from './app.js';
+import { buildApp, buildWorker } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { applyPendingMigrations } from './migrate.js';
 
@@ -11,7 +11,9 @@ try {
   process.exit(1);
 }
 
-const app = await buildApp({ config });
+// `server.js worker` (npm run worker) works on async action jobs only, without serving HTTP.
+const workerOnly = process.argv[2] === 'worker';
+const app = workerOnly ? await buildWorker({ config }) : await buildApp({ config });
 try {
   const applied = await applyPendingMigrations(app.db, config.databaseUrl);
   if (applied.length > 0) app.log.info({ migrations: applied }, 'applied database migrations');
@@ -19,7 +21,7 @@ try {
   app.log.fatal({ err: error }, 'database migrations failed');
   process.exit(1);
 }
-if (config.generatedApiKey) {
+if (config.generatedApiKey && !workerOnly) {
   const { appId, secret } = config.generatedApiKey;
   app.log.warn(
     `API_KEYS is not set: this run accepts only the generated pair X-App-Id: ${appId}, X-App-Token: ${secret}`,
@@ -40,8 +42,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 try {
-  await app.listen({ host: config.host, port: config.port });
+  if (workerOnly) {
+    await app.ready();
+    app.log.info('working on async action jobs');
+  } else {
+    await app.listen({ host: config.host, port: config.port });
+  }
 } catch (error) {
-  app.log.error({ err: error }, 'could not start listening');
+  app.log.error({ err: error }, 'could not start');
   process.exit(1);
 }

@@ -26,6 +26,11 @@ export function isIsoTimestamp(value: string): boolean {
   return year >= 1 && year <= 9999;
 }
 
+/** PostgreSQL text cannot hold NUL, nor can UTF-8 encode a lone surrogate: such text cannot be stored. */
+export const isStorableText = (text: string): boolean => !/\0|\p{Cs}/u.test(text);
+
+export const UNSTORABLE_TEXT = 'contains a NUL character or a lone surrogate, which cannot be stored';
+
 /** Keywords the schemas carry for documentation and error messages, which validation ignores. */
 const annotationKeywords = ['example', 'errorMessage'];
 
@@ -65,8 +70,11 @@ const propertyPath = (instancePath: string): string =>
     .map((segment) => `.${segment.replace(/~1/g, '/').replace(/~0/g, '~')}`)
     .join('');
 
-/** One sentence naming the property at fault, in Voucherify's style: `Property .email must be string`. */
-export function describeValidationError(errors: readonly ErrorObject[]): string {
+/**
+ * One sentence naming the property at fault, in Voucherify's style: `Property .email must be string`.
+ * `subject` names the value itself when the fault is in it as a whole.
+ */
+export function describeValidationError(errors: readonly ErrorObject[], subject = 'The request body'): string {
   // A union reports every branch's failure; the deepest union that carries its own message explains best.
   const union = errors
     .filter((error) => error.keyword === 'anyOf' && typeof error.parentSchema?.errorMessage === 'string')
@@ -89,7 +97,7 @@ export function describeValidationError(errors: readonly ErrorObject[]): string 
   if (error.propertyName !== undefined) {
     return `Property ${path} has an invalid key "${error.propertyName}": keys ${error.message}`;
   }
-  return path === '' ? `The request body ${error.message}` : `Property ${path} ${error.message}`;
+  return path === '' ? `${subject} ${error.message}` : `Property ${path} ${error.message}`;
 }
 
 /** Turns a failed schema check into the contract's 400 for that part of the request. */

@@ -25,7 +25,44 @@ describe('loadConfig', () => {
       publicUrl: 'http://localhost:3000',
       apiKeys: [{ appId: 'app', secret: 'secret' }],
       generatedApiKey: undefined,
+      jobs: { worker: true, concurrency: 1, pollSeconds: 2, batchSize: 1000, timeoutSeconds: 60, retries: 5 },
     });
+  });
+
+  it('reads the job variables', () => {
+    const config = loadConfig({
+      DATABASE_URL,
+      API_KEYS: 'a:b',
+      WORKER_ENABLED: 'false',
+      WORKER_CONCURRENCY: '4',
+      WORKER_POLL_SECONDS: '0.5',
+      JOB_BATCH_SIZE: '250',
+      JOB_TIMEOUT_SECONDS: '30',
+      JOB_RETRIES: '0',
+    });
+    expect(config.jobs).toEqual({ worker: false, concurrency: 4, pollSeconds: 0.5, batchSize: 250, timeoutSeconds: 30, retries: 0 });
+  });
+
+  it('names bad job variables', () => {
+    expect(
+      problems({
+        DATABASE_URL,
+        API_KEYS: 'a:b',
+        WORKER_ENABLED: 'sometimes',
+        WORKER_CONCURRENCY: '0',
+        WORKER_POLL_SECONDS: '0.1',
+        JOB_BATCH_SIZE: 'many',
+        JOB_TIMEOUT_SECONDS: '1',
+        JOB_RETRIES: '-1',
+      }),
+    ).toEqual([
+      'WORKER_ENABLED must be boolean',
+      'WORKER_CONCURRENCY must be >= 1',
+      'WORKER_POLL_SECONDS must be >= 0.5',
+      'JOB_BATCH_SIZE must be integer',
+      'JOB_TIMEOUT_SECONDS must be >= 3',
+      'JOB_RETRIES must be >= 0',
+    ]);
   });
 
   it('reads every variable', () => {

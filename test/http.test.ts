@@ -65,6 +65,17 @@ describe('routing errors', () => {
   });
 });
 
+describe('paths that are also source_ids', () => {
+  it('reach the customer whose source_id is importCSV with GET, PUT and DELETE, and answer 405 to PATCH', async () => {
+    const created = await api.post('/v1/customers', { source_id: 'importCSV', name: 'Literal' }).expect(200);
+    await api.get('/v1/customers/importCSV').expect(200, created.body);
+    expect((await api.put('/v1/customers/importCSV', { phone: '+1' }).expect(200)).body.phone).toBe('+1');
+    const response = await raw().patch('/v1/customers/importCSV').set({ 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET }).expect(405);
+    expect(response.headers.allow).toBe('GET, HEAD, PUT, DELETE, POST');
+    await api.delete('/v1/customers/importCSV').expect(204);
+  });
+});
+
 describe('request bodies', () => {
   it('answers 413 in the Error shape to a body over 1 MiB', async () => {
     const response = await api.post('/v1/customers').send(JSON.stringify({ name: 'x'.repeat(1024 * 1024) })).expect(413);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newCustomerId, newRequestId } from '../src/ids.js';
+import { newAsyncActionId, newCustomerId, newRequestId } from '../src/ids.js';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -12,6 +12,12 @@ describe('ids', () => {
 
   it('makes request ids of v- and 18 lowercase hex digits', () => {
     expect(newRequestId()).toMatch(/^v-[0-9a-f]{18}$/);
+  });
+
+  it('makes async action ids of aa_ and 18 lowercase hex digits, all distinct', () => {
+    const ids = Array.from({ length: 10_000 }, newAsyncActionId);
+    for (const id of ids) expect(id).toMatch(/^aa_[0-9a-f]{18}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('draws every character equally often: no modulo bias', () => {

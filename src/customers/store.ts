@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { newEventId } from '../ids.js';
+import { withTransaction, type Queryable } from '../transaction.js';
 import type { Address, CustomerOrder, CustomerTextField } from '../schemas/customer.js';
 
 /** A live customer as the store reads it: timestamps already in the wire format. */
@@ -75,7 +77,8 @@ export interface CustomerListRequest {
   page: CustomerPage;
 }
 
-const isoTimestamp = (column: string) =>
+/** A timestamptz column in the wire format, under its own name. */
+export const isoTimestamp = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}`;
 
 const COLUMNS = `id, source_id, name, description, email, phone,
@@ -149,8 +152,8 @@ function filterConditions(filters: CustomerFilters, params: Params): string[] {
  * the order its changes committed in, whatever the clocks of several servers or a wait for the
  * row's lock did to the request times.
  */
-const changeTime = (at: string) =>
-  `GREATEST(${at}, coalesce(customers.updated_at, customers.created_at) + interval '1 millisecond')`;
+const changeTime = (at: string, table = 'customers') =>
+  `GREATEST(${at}, coalesce(${table}.updated_at, ${table}.created_at) + interval '1 millisecond')`;
 
 /**
  * Wraps a write that returns customer rows so that the same statement records one activity
@@ -192,27 +195,63 @@ function countStatement(filters: CustomerFilters, params: Params): string {
   return `SELECT count(*)::int AS total FROM customers WHERE ${filterConditions(filters, params).join(' AND ')}`;
 }
 
-/** Runs work in one transaction on one connection; a failed one is discarded, which rolls it back. */
-async function inTransaction<T>(db: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    client.release();
-    return result;
-  } catch (error) {
-    client.release(error instanceof Error ? error : true);
-    throw error;
-  }
-}
-
 function eventConditions(filters: EventFilters, params: Params): string[] {
   const conditions = [`customer_id = ${params.add(filters.customerId)}`];
   if (filters.type !== undefined) conditions.push(`type = ${params.add(filters.type)}`);
   if (filters.startDate) conditions.push(`created_at >= ${params.add(filters.startDate, 'timestamptz')}`);
   if (filters.endDate) conditions.push(`created_at <= ${params.add(filters.endDate, 'timestamptz')}`);
   return conditions;
+}
+
+/** One customer write of a batch statement: its input row, the customer's id (new or existing), the fields it sends. */
+export interface BatchWrite {
+  row: number;
+  id: string;
+  sourceId: string | null;
+  changes: CustomerChanges;
+}
+
+/** A field of a batch row (the jsonb object `i`), as its column's type; a JSON null is SQL NULL. */
+function batchValue(field: keyof CustomerChanges): string {
+  switch (WRITABLE[field]) {
+    case 'jsonb':
+      return `NULLIF(i -> '${field}', 'null'::jsonb)`;
+    case 'date':
+      return `(i ->> '${field}')::date`;
+    default:
+      return `i ->> '${field}'`;
+  }
+}
+
+const WRITABLE_FIELDS = Object.keys(WRITABLE) as Array<keyof CustomerChanges>;
+
+/** When a batch is written and by which request: the group of the activity events it records. */
+export interface BatchStamp {
+  at: string;
+  requestId: string;
+}
+
+/**
+ * A whole batch as one jsonb parameter: each row carries only the fields it sends, and the id
+ * of the activity event its write records.
+ */
+const batchParam = (writes: readonly BatchWrite[]): string =>
+  JSON.stringify(
+    writes.map(({ row, id, sourceId, changes }) => ({ ...changes, row, id, source_id: sourceId, event_id: newEventId() })),
+  );
+
+/** The activity events of a batch statement's written rows (CTE `changed`, joined to its input row `i`). */
+const batchEvents = (type: string, at: string, requestId: string) =>
+  `INSERT INTO customer_events (id, customer_id, type, data, group_id, created_at)
+   SELECT batch.i ->> 'event_id', changed.id, '${type}',
+          jsonb_build_object('customer', to_jsonb(changed) - 'row'), ${requestId}, changed.${at}::timestamptz
+   FROM changed JOIN batch ON (batch.i ->> 'row')::int = changed.row`;
+
+/** A live customer the metadata of which a batch is about to merge into. */
+export interface LockedMetadata {
+  id: string;
+  source_id: string;
+  metadata: Record<string, unknown>;
 }
 
 export function createCustomerStore(db: pg.Pool) {
@@ -260,6 +299,75 @@ export function createCustomerStore(db: pg.Pool) {
 
     /** Applies changes to the live customer with this id, or else this source_id. */
     update: (key: string, changes: CustomerChanges, stamp: WriteStamp) => updateWhere(LIVE_BY_KEY, key, changes, stamp),
+
+    /**
+     * Batch writes: each runs as one statement inside the caller's transaction. Creates the
+     * customers of the batch, except those whose source_id a live customer already has; the
+     * created rows come back (the `id` given is the new customer's). Source_ids must be unique
+     * within the batch.
+     */
+    async insertMissing(tx: Queryable, writes: readonly BatchWrite[], stamp: BatchStamp): Promise<CustomerRow[]> {
+      if (writes.length === 0) return [];
+      const values = WRITABLE_FIELDS.map((field) =>
+        field === 'metadata' ? `COALESCE(${batchValue(field)}, '{}'::jsonb)` : batchValue(field),
+      );
+      const { rows } = await tx.query<CustomerRow & { row: number }>(
+        `WITH batch AS (SELECT i FROM jsonb_array_elements($1::jsonb) AS i),
+         inserted AS (
+           INSERT INTO customers (id, source_id, created_at, ${WRITABLE_FIELDS.join(', ')})
+           SELECT i ->> 'id', i ->> 'source_id', $2::timestamptz, ${values.join(', ')} FROM batch
+           ON CONFLICT (source_id) WHERE deleted_at IS NULL DO NOTHING
+           RETURNING ${COLUMNS}
+         ),
+         changed AS (
+           SELECT inserted.*, (batch.i ->> 'row')::int AS row FROM inserted JOIN batch ON batch.i ->> 'id' = inserted.id
+         ),
+         logged AS (${batchEvents('customer.created', 'created_at', '$3')})
+         SELECT * FROM changed`,
+        [batchParam(writes), stamp.at, stamp.requestId],
+      );
+      return rows.map(({ row: _row, ...customer }) => customer);
+    },
+
+    /**
+     * Applies each write's changes to the live customer it names by `id` or by `source_id`, with
+     * PUT semantics (fields not sent stay). The keys must be unique within the batch. Customers
+     * not found are simply not among the rows returned, each tagged with its write's row.
+     */
+    async updateMatching(
+      tx: Queryable,
+      writes: readonly BatchWrite[],
+      matchBy: 'id' | 'source_id',
+      stamp: BatchStamp,
+    ): Promise<Array<CustomerRow & { row: number }>> {
+      if (writes.length === 0) return [];
+      const assignments = WRITABLE_FIELDS.map(
+        (field) => `${field} = CASE WHEN i ? '${field}' THEN ${batchValue(field)} ELSE c.${field} END`,
+      );
+      const { rows } = await tx.query<CustomerRow & { row: number }>(
+        `WITH batch AS (SELECT i FROM jsonb_array_elements($1::jsonb) AS i),
+         changed AS (
+           UPDATE customers AS c SET ${assignments.join(', ')}, updated_at = ${changeTime('$2::timestamptz', 'c')}
+           FROM batch
+           WHERE c.deleted_at IS NULL AND c.${matchBy} = batch.i ->> '${matchBy}'
+           RETURNING ${COLUMNS}, (batch.i ->> 'row')::int AS row
+         ),
+         logged AS (${batchEvents('customer.updated', 'updated_at', '$3')})
+         SELECT * FROM changed`,
+        [batchParam(writes), stamp.at, stamp.requestId],
+      );
+      return rows;
+    },
+
+    /** Locks the live customers with these source_ids until the transaction ends, and reads their metadata. */
+    async lockMetadata(tx: Queryable, sourceIds: readonly string[]): Promise<LockedMetadata[]> {
+      const { rows } = await tx.query<LockedMetadata>(
+        `SELECT id, source_id, metadata FROM customers
+         WHERE deleted_at IS NULL AND source_id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+        [sourceIds],
+      );
+      return rows;
+    },
 
     /**
      * Deletes the live customer with this id or source_id. The row stays (its activity refers to
@@ -398,11 +506,18 @@ export function createCustomerStore(db: pg.Pool) {
      * events went, or undefined when the customer was already gone.
      */
     async erase(customerId: string): Promise<{ events: number } | undefined> {
-      return inTransaction(db, async (client) => {
-        const locked = await client.query('SELECT 1 FROM customers WHERE id = $1 FOR UPDATE', [customerId]);
-        if (locked.rowCount === 0) return undefined;
-        const events = await client.query('DELETE FROM customer_events WHERE customer_id = $1', [customerId]);
-        await client.query('DELETE FROM customers WHERE id = $1', [customerId]);
+      return withTransaction(db, async (tx) => {
+        const { rows } = await tx.query<{ source_id: string | null }>(
+          'SELECT source_id FROM customers WHERE id = $1 FOR UPDATE',
+          [customerId],
+        );
+        if (!rows[0]) return undefined;
+        const events = await tx.query('DELETE FROM customer_events WHERE customer_id = $1', [customerId]);
+        await tx.query('DELETE FROM customers WHERE id = $1', [customerId]);
+        // A failed row of a bulk update or import can name the customer by its source_id (the one
+        // it had before a delete renamed it): that goes too. Inputs are gone once an action ends.
+        const sourceId = rows[0].source_id?.replace(/_deleted\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, '');
+        if (sourceId) await tx.query('DELETE FROM async_action_failures WHERE source_id = $1', [sourceId]);
         return { events: events.rowCount ?? 0 };
       });
     },

@@ -1,11 +1,8 @@
 import fp from 'fastify-plugin';
 import secureJson from 'secure-json-parse';
 import { ApiError } from '../errors.js';
+import { isStorableText as storable, UNSTORABLE_TEXT as UNSTORABLE } from '../validation.js';
 
-/** PostgreSQL text cannot hold NUL, nor can UTF-8 encode a lone surrogate: neither may come in. */
-const storable = (text: string) => !/\0|\p{Cs}/u.test(text);
-
-const UNSTORABLE = 'contains a NUL character or a lone surrogate, which cannot be stored';
 
 /** Rejects what cannot be stored while the JSON is parsed, keys and values alike. */
 function rejectUnstorable(key: string, value: unknown): unknown {

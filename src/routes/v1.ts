@@ -3,6 +3,8 @@ import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
 import auth from '../plugins/auth.js';
 import activity from './activity.js';
+import asyncActions from './async-actions.js';
+import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
 
 export interface V1Options {
@@ -25,12 +27,25 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
 
   await app.register(customers);
   await app.register(activity);
+  await app.register(customersBulk);
+  await app.register(asyncActions);
 
-  for (const [url, methods] of [...methodsByUrl]) {
-    const allow = [...methods].join(', ');
+  // The routes as registered so far (the 405 routes below are added to methodsByUrl too).
+  const routes = [...methodsByUrl].map(([url, methods]) => ({
+    url,
+    methods: new Set(methods),
+    matches: new RegExp(`^${url.replace(/:[^/]+/g, '[^/]+')}$`),
+  }));
+  for (const { url } of routes) {
+    // Every method some route answers on this path: GET /customers/importCSV, say, is the
+    // customer whose source_id is importCSV, answered by GET /customers/:customerId.
+    const answered = new Set(routes.filter((route) => route.matches.test(url)).flatMap((route) => [...route.methods]));
+    const allow = [...answered].join(', ');
+    const missing = METHODS.filter((method) => !answered.has(method));
+    if (missing.length === 0) continue;
     app.route({
       url,
-      method: METHODS.filter((method) => !methods.has(method)),
+      method: missing,
       handler: async (_request, reply) => {
         reply.header('allow', allow);
         throw new ApiError(405, { details: `Allowed methods: ${allow}` });

@@ -28,7 +28,7 @@ const metadataValue = (depth: number): TSchema =>
   );
 
 /** Custom key/value pairs: at most 100 keys of 1..100 chars, 16 KiB serialized. */
-const MetadataInput = Type.Unsafe<Record<string, unknown>>(
+export const MetadataInput = Type.Unsafe<Record<string, unknown>>(
   Type.Object(
     {},
     {
@@ -79,7 +79,7 @@ const textFields = {
 export type CustomerTextField = keyof typeof textFields;
 export const customerTextFields = Object.keys(textFields) as CustomerTextField[];
 
-const SourceId = Text('Your identifier of the customer (unique among live customers).');
+export const SourceId = Text('Your identifier of the customer (unique among live customers).');
 
 /** Writable fields as a request sends them: each optional, `null` clears it. */
 const baseInput = {
@@ -108,6 +108,13 @@ export const CustomerUpdateBody = Type.Object(
   { additionalProperties: false },
 );
 export type CustomerUpdateBody = Static<typeof CustomerUpdateBody>;
+
+/** One customer of a bulk update: found by source_id and updated with PUT semantics, or created. */
+export const CustomerBulkItem = Type.Object(
+  { source_id: SourceId, ...baseInput },
+  { additionalProperties: false, title: 'CustomersUpdateInBulkRequestBody' },
+);
+export type CustomerBulkItem = Static<typeof CustomerBulkItem>;
 
 /** The stored, client-writable part of a customer, as an update sends it. */
 export type CustomerFields = Omit<CustomerUpdateBody, 'id' | 'source_id'>;

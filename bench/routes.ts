@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the service against its floor, on real PostgreSQL over loopback.
+ * `npm run bench:routes` (part of `npm run bench`): the service against its floor, on real PostgreSQL over loopback.
  *
  * For each route it runs wrk against the built service (node dist/server.js) and against the
  * bare server (bench/bare-server.ts: the same statements, no service layers), alternating them,

@@ -1,0 +1,239 @@
+/**
+ * Bulk write benchmark: a CSV import and a bulk update through the running service, each
+ * against PostgreSQL's own `\copy` of the same rows, measured alternately in the same run.
+ *
+ *   npm run bench:bulk                      # 100,000-row import, 10,000-customer bulk update, 5 rounds
+ *   npm run bench:bulk -- --rounds 3 --rows 20000 --bulk-rows 5000
+ *
+ * Needs `psql` and a PostgreSQL server whose role may create databases: BENCH_DATABASE_URL,
+ * default postgresql://postgres@127.0.0.1:5432/postgres. It builds nothing itself (the npm
+ * script builds first), creates a database of its own and drops it at the end.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import pg from 'pg';
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    rows: { type: 'string', default: '100000' },
+    'bulk-rows': { type: 'string', default: '10000' },
+  },
+});
+const ROUNDS = Number(args.rounds);
+const IMPORT_ROWS = Number(args.rows);
+const BULK_ROWS = Number(args['bulk-rows']);
+
+const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+const serverUrl = new URL(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
+const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(12).toString('hex') };
+
+const databaseUrl = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+async function adminQuery(sql: string) {
+  const client = new pg.Client({ connectionString: serverUrl.toString() });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+/** The same customers, as the CSV a user uploads and as rows of the customers table. */
+function generate(rows: number, prefix: string, round: number) {
+  const csv = ['Source_id,Name,Email,Phone,City,Country,lang,vip,score'];
+  const table: string[] = [];
+  const items: unknown[] = [];
+  const createdAt = new Date().toISOString();
+  for (let index = 0; index < rows; index += 1) {
+    const sourceId = `${prefix}-${String(index).padStart(7, '0')}`;
+    const name = `Customer ${index} r${round}`;
+    const email = `customer${index}@example.com`;
+    const phone = `+1 555 ${String(index % 10000).padStart(4, '0')}`;
+    const address = { city: 'Springfield', country: 'US' };
+    const metadata = { lang: 'en', vip: index % 2 === 0, score: index % 1000 };
+    csv.push(`${sourceId},${name},${email},${phone},Springfield,US,en,${metadata.vip},${metadata.score}`);
+    const json = (value: unknown) => `"${JSON.stringify(value).replace(/"/g, '""')}"`;
+    table.push(
+      `cust_${randomBytes(12).toString('hex').slice(0, 24)},${sourceId},${name},${email},${phone},${json(address)},${json(metadata)},${createdAt}`,
+    );
+    items.push({ source_id: sourceId, name, email, phone, address, metadata });
+  }
+  return { csv: `${csv.join('\n')}\n`, table: `${table.join('\n')}\n`, items };
+}
+
+/** Wall time of `\copy` in a psql process, as a user would run it. */
+async function timeCopy(url: string, command: string): Promise<number> {
+  const started = performance.now();
+  await promisify(execFile)('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', command]);
+  return performance.now() - started;
+}
+
+/** The server's resident memory, from /proc. */
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** Sends a request that starts an async action, then polls it to DONE: total wall time and peak RSS growth. */
+async function timeAction(base: string, pid: number, start: () => Promise<Response>) {
+  const before = await rssOf(pid);
+  let peak = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await rssOf(pid));
+      await sleep(20);
+    }
+  })();
+  const started = performance.now();
+  const response = await start();
+  if (response.status !== 202) throw new Error(`expected 202, got ${response.status}: ${await response.text()}`);
+  const { async_action_id: id } = (await response.json()) as { async_action_id: string };
+  let action: { status: string; result: { done_count: number; failed_count: number } };
+  for (;;) {
+    action = (await (await fetch(`${base}/v1/async-actions/${id}`, { headers: APP })).json()) as typeof action;
+    if (action.status === 'DONE' || action.status === 'FAILED') break;
+    await sleep(25);
+  }
+  const elapsed = performance.now() - started;
+  sampling = false;
+  await sampler;
+  if (action.status !== 'DONE' || action.result.failed_count !== 0) throw new Error(`action ended ${JSON.stringify(action)}`);
+  return { ms: elapsed, growth: peak - before, done: action.result.done_count };
+}
+
+function report(title: string, copyMs: number[], serviceMs: number[], growth: number[], copyLabel: string) {
+  const ratios = serviceMs.map((ms, index) => ms / copyMs[index]!);
+  console.log(`\n${title}`);
+  console.log(`  ${copyLabel}: ${copyMs.map(seconds).join(', ')}  median ${seconds(median(copyMs))}`);
+  console.log(`  service:  ${serviceMs.map(seconds).join(', ')}  median ${seconds(median(serviceMs))}`);
+  console.log(`  ratio service / \\copy: median of rounds ${median(ratios).toFixed(2)}x, of medians ${(median(serviceMs) / median(copyMs)).toFixed(2)}x`);
+  if (growth.length > 0) console.log(`  server RSS growth during the action: max ${mib(Math.max(...growth))}, median ${mib(median(growth))}`);
+}
+
+async function main() {
+  const name = `bench_${randomBytes(6).toString('hex')}`;
+  const url = databaseUrl(name);
+  const dir = await mkdtemp(join(tmpdir(), 'customer-bench-'));
+  let server: ChildProcess | undefined;
+  await adminQuery(`CREATE DATABASE ${name}`);
+  try {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    server = spawn(process.execPath, ['dist/server.js'], {
+      cwd: projectRoot,
+      env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', API_KEYS: `${APP['X-App-Id']}:${APP['X-App-Token']}`, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    // The server applies the migrations, then listens.
+    for (let tries = 0; ; tries += 1) {
+      const up = await fetch(`${base}/v1/async-actions?limit=1`, { headers: APP }).then((r) => r.ok, () => false);
+      if (up) break;
+      if (tries > 600 || server.exitCode !== null) throw new Error('the server did not start');
+      await sleep(100);
+    }
+    const pid = server.pid!;
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    // \copy targets: the file as it is (text columns), and the customers table's shape with all its indexes.
+    await db.query(`CREATE TABLE bench_file (source_id text, name text, email text, phone text, city text, country text, lang text, vip text, score text)`);
+    await db.query(`CREATE TABLE bench_customers (LIKE customers INCLUDING ALL)`);
+    const tableColumns = '(id, source_id, name, email, phone, address, metadata, created_at)';
+
+    const importData = generate(IMPORT_ROWS, 'import', 0);
+    const csvPath = join(dir, 'customers.csv');
+    const tablePath = join(dir, 'customers-table.csv');
+    await writeFile(csvPath, importData.csv);
+    await writeFile(tablePath, importData.table);
+    const csvBytes = Buffer.byteLength(importData.csv);
+    console.log(`CSV import: ${IMPORT_ROWS} rows, ${(csvBytes / 1e6).toFixed(1)} MB (${mib(csvBytes)}); bulk update: ${BULK_ROWS} customers; ${ROUNDS} rounds`);
+    const upload = async () => {
+      const form = new FormData();
+      form.append('file', new Blob([await readFile(csvPath)], { type: 'text/csv' }), 'customers.csv');
+      return fetch(`${base}/v1/customers/importCSV`, { method: 'POST', body: form, headers: APP });
+    };
+
+    // A first import warms the server up; it is not counted.
+    await db.query('TRUNCATE customers CASCADE');
+    await timeAction(base, pid, upload);
+
+    const copyFile: number[] = [];
+    const copyTable: number[] = [];
+    const imports: number[] = [];
+    const importGrowth: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      await db.query('TRUNCATE bench_file, bench_customers');
+      copyFile.push(await timeCopy(url, `\\copy bench_file from '${csvPath}' csv header`));
+      copyTable.push(await timeCopy(url, `\\copy bench_customers ${tableColumns} from '${tablePath}' csv`));
+      await db.query('TRUNCATE customers CASCADE');
+      await db.query('VACUUM ANALYZE customers');
+      const { ms, growth, done } = await timeAction(base, pid, upload);
+      if (done !== IMPORT_ROWS) throw new Error(`imported ${done} of ${IMPORT_ROWS}`);
+      imports.push(ms);
+      importGrowth.push(growth);
+      process.stdout.write('.');
+    }
+    report(`CSV import of ${IMPORT_ROWS} rows (upload to DONE)`, copyTable, imports, importGrowth, '\\copy into customers-shaped table');
+    report(`  the same import against \\copy of the raw file into a text table (no indexes)`, copyFile, imports, [], '\\copy raw file');
+
+    // Bulk update: the customers exist; every round rewrites all of them.
+    await db.query('TRUNCATE customers CASCADE');
+    const seeded = generate(BULK_ROWS, 'bulk', 0);
+    await writeFile(tablePath, seeded.table);
+    await timeCopy(url, `\\copy customers ${tableColumns} from '${tablePath}' csv`);
+    await db.query('VACUUM ANALYZE customers');
+    const copyBulk: number[] = [];
+    const bulks: number[] = [];
+    const bulkGrowth: number[] = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const data = generate(BULK_ROWS, 'bulk', round);
+      await writeFile(tablePath, data.table);
+      await db.query('TRUNCATE bench_customers');
+      copyBulk.push(await timeCopy(url, `\\copy bench_customers ${tableColumns} from '${tablePath}' csv`));
+      const body = JSON.stringify(data.items);
+      const { ms, growth, done } = await timeAction(base, pid, () =>
+        fetch(`${base}/v1/customers/bulk/async`, { method: 'POST', body, headers: { ...APP, 'Content-Type': 'application/json' } }),
+      );
+      if (done !== BULK_ROWS) throw new Error(`updated ${done} of ${BULK_ROWS}`);
+      bulks.push(ms);
+      bulkGrowth.push(growth);
+      process.stdout.write('.');
+    }
+    report(`Bulk update of ${BULK_ROWS} existing customers (request to DONE)`, copyBulk, bulks, bulkGrowth, '\\copy of the same rows');
+    await db.end();
+  } finally {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+    }
+    await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,181 @@
+import { newCustomerId } from '../ids.js';
+import { CustomerUpdateBody } from '../schemas/customer.js';
+import type { Queryable } from '../transaction.js';
+import { bodyAjv, describeValidationError } from '../validation.js';
+import type { BatchStamp, BatchWrite, CustomerChanges, CustomerRow, CustomerStore } from './store.js';
+
+/**
+ * Writes of bulk updates and imports, applied a batch at a time inside the caller's
+ * transaction, with the rules of the single-customer routes: ids, one timestamp per write,
+ * source_id unique among live customers, PUT semantics for existing customers.
+ */
+
+/** One input row's write: an update of the customer `id`, or else an upsert by source_id (a create without one). */
+export interface BulkWrite {
+  row: number;
+  id?: string;
+  sourceId: string | null;
+  changes: CustomerChanges;
+}
+
+/** What an input row became: the customer as written, and whether the write created it. */
+export interface WrittenCustomer {
+  row: number;
+  customer: CustomerRow;
+  created: boolean;
+}
+
+/** An input row that was not applied, and why. */
+export interface RowFailure {
+  row: number;
+  sourceId: string | null;
+  reason: string;
+}
+
+/** Per input row of a batch, in input order: what was written and what failed. */
+export interface BatchOutcome {
+  written: WrittenCustomer[];
+  failed: RowFailure[];
+}
+
+/**
+ * Between one statement finding a source_id taken and the next updating that customer, a
+ * concurrent delete can free it. The rows affected go round again; this many rounds is plenty.
+ */
+const MAX_ROUNDS = 5;
+const CHANGED_CONCURRENTLY = 'The customer was changed by another request at the same time: send it again';
+
+/**
+ * Splits writes into runs that one statement each can apply: all by id or all by source_id,
+ * and no key twice (a statement cannot change one row twice). Runs keep the input order, so a
+ * customer written twice in a batch ends as the second write left it.
+ */
+function* statementRuns<T extends { id?: string; sourceId: string | null }>(writes: readonly T[]): Generator<T[]> {
+  let run: T[] = [];
+  const keys = new Set<string>();
+  for (const write of writes) {
+    const byId = write.id !== undefined;
+    const key = write.id ?? write.sourceId;
+    const first = run[0];
+    if (first && ((first.id !== undefined) !== byId || (key !== null && keys.has(key)))) {
+      yield run;
+      run = [];
+      keys.clear();
+    }
+    run.push(write);
+    if (key !== null) keys.add(key);
+  }
+  if (run.length > 0) yield run;
+}
+
+const withoutRow = ({ row: _row, ...customer }: CustomerRow & { row: number }): CustomerRow => customer;
+
+const inInputOrder = (outcome: BatchOutcome): BatchOutcome => ({
+  written: outcome.written.sort((a, b) => a.row - b.row),
+  failed: outcome.failed.sort((a, b) => a.row - b.row),
+});
+
+const validateUpdate = bodyAjv.compile<CustomerUpdateBody>(CustomerUpdateBody);
+
+/** Why merged metadata breaks the limits of a customer's metadata, if it does. */
+function metadataProblem(metadata: Record<string, unknown>): string | undefined {
+  return validateUpdate({ metadata }) ? undefined : describeValidationError(validateUpdate.errors ?? []);
+}
+
+export function createBulkWriter(store: CustomerStore) {
+  /** Creates each missing customer and updates each existing one, by source_id. */
+  async function upsertRun(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, outcome: BatchOutcome) {
+    let pending: BatchWrite[] = run.map(({ row, sourceId, changes }) => ({ row, id: newCustomerId(), sourceId, changes }));
+    for (let round = 1; pending.length > 0; round += 1) {
+      if (round > MAX_ROUNDS) {
+        outcome.failed.push(...pending.map(({ row, sourceId }) => ({ row, sourceId, reason: CHANGED_CONCURRENTLY })));
+        return;
+      }
+      const rowOfId = new Map(pending.map((write) => [write.id, write.row]));
+      const created = await store.insertMissing(tx, pending, stamp);
+      for (const customer of created) outcome.written.push({ row: rowOfId.get(customer.id)!, customer, created: true });
+      const createdIds = new Set(created.map((customer) => customer.id));
+      const existing = pending.filter((write) => !createdIds.has(write.id));
+      const updated = await store.updateMatching(tx, existing, 'source_id', stamp);
+      for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
+      const updatedRows = new Set(updated.map((customer) => customer.row));
+      pending = existing.filter((write) => !updatedRows.has(write.row));
+    }
+  }
+
+  /** Updates the customers named by id; an id that names no live customer fails its row. */
+  async function updateRunById(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, outcome: BatchOutcome) {
+    const writes = run.map(({ row, id, sourceId, changes }) => ({ row, id: id!, sourceId, changes }));
+    const updated = await store.updateMatching(tx, writes, 'id', stamp);
+    for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
+    const updatedRows = new Set(updated.map((customer) => customer.row));
+    for (const { row, id, sourceId } of writes) {
+      if (!updatedRows.has(row)) outcome.failed.push({ row, sourceId, reason: `Cannot find customer with id ${id}` });
+    }
+  }
+
+  return {
+    /**
+     * The writes of a bulk update or import, in input order: an `id` updates that customer
+     * (as POST /customers with an id), a source_id updates its live customer or creates one.
+     */
+    async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: BatchStamp): Promise<BatchOutcome> {
+      const outcome: BatchOutcome = { written: [], failed: [] };
+      for (const run of statementRuns(writes)) {
+        if (run[0]!.id !== undefined) await updateRunById(tx, run, stamp, outcome);
+        else await upsertRun(tx, run, stamp, outcome);
+      }
+      return inInputOrder(outcome);
+    },
+
+    /**
+     * Merges `metadata` into the metadata of each customer named by source_id, creating the
+     * missing ones. The customers are locked before their metadata is read, so a concurrent
+     * write is never lost; a merge that would break the metadata limits fails its row.
+     */
+    async mergeMetadata(
+      tx: Queryable,
+      targets: ReadonlyArray<{ row: number; sourceId: string }>,
+      metadata: Record<string, unknown>,
+      stamp: BatchStamp,
+    ): Promise<BatchOutcome> {
+      const outcome: BatchOutcome = { written: [], failed: [] };
+      for (const run of statementRuns(targets)) {
+        let pending = run;
+        for (let round = 1; pending.length > 0; round += 1) {
+          if (round > MAX_ROUNDS) {
+            outcome.failed.push(...pending.map(({ row, sourceId }) => ({ row, sourceId, reason: CHANGED_CONCURRENTLY })));
+            break;
+          }
+          const locked = new Map((await store.lockMetadata(tx, pending.map((target) => target.sourceId))).map((c) => [c.source_id, c]));
+          const updates: BatchWrite[] = [];
+          const creates: BatchWrite[] = [];
+          for (const { row, sourceId } of pending) {
+            const current = locked.get(sourceId);
+            if (!current) {
+              creates.push({ row, id: newCustomerId(), sourceId, changes: { metadata } });
+              continue;
+            }
+            const merged = { ...current.metadata, ...metadata };
+            const problem = metadataProblem(merged);
+            if (problem) outcome.failed.push({ row, sourceId, reason: problem });
+            else updates.push({ row, id: current.id, sourceId, changes: { metadata: merged } });
+          }
+          // Locked rows stay live until the transaction ends: every update finds its customer.
+          const updated = await store.updateMatching(tx, updates, 'id', stamp);
+          for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
+          const created = new Map((await store.insertMissing(tx, creates, stamp)).map((customer) => [customer.id, customer]));
+          for (const write of creates) {
+            const customer = created.get(write.id);
+            if (customer) outcome.written.push({ row: write.row, customer, created: true });
+          }
+          // Created by someone else since the lock: merge into theirs in the next round.
+          pending = creates.filter((write) => !created.has(write.id)).map(({ row, sourceId }) => ({ row, sourceId: sourceId! }));
+        }
+      }
+      return inInputOrder(outcome);
+    },
+  };
+}
+
+export type BulkWriter = ReturnType<typeof createBulkWriter>;

@@ -1,0 +1,140 @@
+import { Type, type Static, type TArray } from '@sinclair/typebox';
+import { StringEnum, Timestamp } from './common.js';
+import { CustomerBulkItem, MetadataInput, SourceId } from './customer.js';
+
+/** The largest body the bulk, metadata and CSV endpoints take: 10 MiB, as Voucherify. */
+export const MAX_ASYNC_BODY_BYTES = 10 * 1024 * 1024;
+
+export const asyncActionTypes = ['CUSTOMERS.IMPORT_CSV', 'CUSTOMERS.BULK_UPDATE', 'CUSTOMERS.METADATA_UPDATE'] as const;
+export type AsyncActionType = (typeof asyncActionTypes)[number];
+
+export const asyncActionStatuses = ['ENQUEUED', 'IN_PROGRESS', 'DONE', 'FAILED'] as const;
+export type AsyncActionStatus = (typeof asyncActionStatuses)[number];
+
+/**
+ * The same array with its items left unchecked: the request only has to be an array, and a
+ * worker checks each item against the documented schema, reporting a bad one as a failed row.
+ */
+const itemsCheckedByWorker = <T extends TArray>(schema: T) => Type.Unsafe<unknown[]>({ ...schema, items: {} });
+
+export const CustomersBulkUpdateBody = Type.Array(CustomerBulkItem, {
+  minItems: 1,
+  description:
+    'Customers to update, each found by `source_id` (and created when missing). Each is checked on its own: one that fails validation becomes a failed row of the async action.',
+});
+export type CustomersBulkUpdateBody = Static<typeof CustomersBulkUpdateBody>;
+/** What POST /customers/bulk/async checks before accepting. */
+export const CustomersBulkUpdateRequest = itemsCheckedByWorker(CustomersBulkUpdateBody);
+
+export const CustomersMetadataUpdateBody = Type.Object(
+  {
+    source_ids: Type.Array(SourceId, {
+      minItems: 1,
+      description: 'Customers to update (created when missing). A bad source_id becomes a failed row of the async action.',
+    }),
+    metadata: MetadataInput,
+  },
+  { additionalProperties: false, title: 'CustomersMetadataUpdateInBulkRequestBody' },
+);
+export type CustomersMetadataUpdateBody = Static<typeof CustomersMetadataUpdateBody>;
+/** What POST /customers/metadata/async checks before accepting. */
+export const CustomersMetadataUpdateRequest = Type.Object(
+  { ...CustomersMetadataUpdateBody.properties, source_ids: itemsCheckedByWorker(CustomersMetadataUpdateBody.properties.source_ids) },
+  { additionalProperties: false },
+);
+
+/** multipart/form-data: read as a stream by the handler, so documented here and checked there. */
+export const CustomersImportCsvBody = Type.Object(
+  {
+    file: Type.String({
+      format: 'binary',
+      description:
+        'The CSV file, header row first, at most 10 MiB. Columns (case-insensitive): Id, Source_id, Name, Email, Phone, Birthdate, Description, Address_line_1, Address_line_2, Address_City or City, Address_State or State, Address_Country or Country, Address_Postal_Code or Postal_Code; any other column goes into metadata, with true, false and numbers typed.',
+    }),
+  },
+  { title: 'CustomersImportCSVRequestBody' },
+);
+
+export const AsyncActionAccepted = Type.Object(
+  { async_action_id: Type.String({ description: 'The async action to follow with GET /v1/async-actions/{id}.', example: 'aa_0a875d56c805df6601' }) },
+  { title: 'AsyncActions' },
+);
+export type AsyncActionAccepted = Static<typeof AsyncActionAccepted>;
+
+export const AsyncActionFailure = Type.Object({
+  source_id: Type.String({ description: 'The source_id of the input row, or an empty string when it has none.' }),
+  row: Type.Integer({
+    minimum: 1,
+    description: 'The input row: 1 for the first array element, source_id or CSV data row (the header row is not counted).',
+  }),
+  reason: Type.String({ description: 'Why the row was not applied.', example: 'Property .email must be a valid email address' }),
+});
+export type AsyncActionFailure = Static<typeof AsyncActionFailure>;
+
+/** Voucherify's shape of a failed row for bulk and metadata updates, beside `failed`. */
+export const AsyncActionError = Type.Object({
+  key: Type.String({ example: 'invalid_payload' }),
+  message: Type.String({ example: 'Invalid payload' }),
+  details: Type.String({ example: 'Property .email must be a valid email address' }),
+  source_id: Type.String(),
+});
+export type AsyncActionError = Static<typeof AsyncActionError>;
+
+export const AsyncActionResult = Type.Object(
+  {
+    message: Type.Optional(
+      Type.String({ description: 'A summary, once the action has finished.', example: '2 customer(s) imported successfully, 1 failed.' }),
+    ),
+    done_count: Type.Integer({ minimum: 0, description: 'Input rows applied: customers created or updated.' }),
+    failed_count: Type.Integer({ minimum: 0, description: 'Input rows not applied, each listed in `failed`.' }),
+    failed: Type.Array(AsyncActionFailure, { description: 'The rows not applied, in input order.' }),
+    errors: Type.Optional(Type.Array(AsyncActionError, { description: 'BULK_UPDATE and METADATA_UPDATE: `failed` again, in this shape.' })),
+  },
+  { description: 'What the action has applied so far; final once the status is DONE or FAILED.' },
+);
+export type AsyncActionResult = Static<typeof AsyncActionResult>;
+
+const asyncActionFields = {
+  id: Type.String({ example: 'aa_0adad13d6f057f088e' }),
+  type: StringEnum(asyncActionTypes),
+  status: StringEnum(asyncActionStatuses, {
+    description: 'ENQUEUED, then IN_PROGRESS, then DONE, or FAILED when the action could not be carried out to the end.',
+  }),
+  created_at: Type.String({ format: 'date-time', example: '2022-06-23T11:21:45.578Z' }),
+  updated_at: Type.String({ format: 'date-time', example: '2022-06-23T11:21:46.795Z' }),
+  request_id: Type.String({ description: 'The id of the request that created the action.', example: 'v-0b45cee140c3c9b5ca' }),
+  progress: Type.Integer({ minimum: 0, maximum: 100, description: 'Percent of the input processed.' }),
+  processing_time: Type.Integer({ minimum: 0, description: 'Milliseconds since processing started, until it finished.' }),
+  object: Type.Literal('async_action'),
+};
+
+export const AsyncActionSummary = Type.Object(asyncActionFields, { title: 'AsyncActionBase' });
+export type AsyncActionSummary = Static<typeof AsyncActionSummary>;
+
+export const AsyncAction = Type.Object({ ...asyncActionFields, result: AsyncActionResult }, { title: 'AsyncAction' });
+export type AsyncAction = Static<typeof AsyncAction>;
+
+export const AsyncActionIdParams = Type.Object({
+  asyncActionId: Type.String({ description: 'The id an accepting request answered, `aa_…`.' }),
+});
+export type AsyncActionIdParams = Static<typeof AsyncActionIdParams>;
+
+export const AsyncActionListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1..100.' })),
+    end_date: Type.Optional(Timestamp({ description: 'Only actions created before this time.' })),
+  },
+  { additionalProperties: false },
+);
+export type AsyncActionListQuery = Static<typeof AsyncActionListQuery>;
+
+export const AsyncActionList = Type.Object(
+  {
+    object: Type.Literal('list'),
+    data_ref: Type.Literal('async_actions'),
+    async_actions: Type.Array(AsyncActionSummary, { description: 'Newest first, without results.' }),
+    has_more: Type.Boolean(),
+  },
+  { title: 'AsyncActionsListResponseBody' },
+);
+export type AsyncActionList = Static<typeof AsyncActionList>;

@@ -1,0 +1,32 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'vitest';
+import type { TestApp } from './app.js';
+import { ANY_REQUEST_ID, ANY_TIMESTAMP } from './customers.js';
+
+export const ANY_ASYNC_ACTION_ID = expect.stringMatching(/^aa_[0-9a-f]{18}$/);
+
+/** Polls GET /v1/async-actions/{id} until the action is DONE or FAILED; returns its body. */
+export async function finishedAction(api: TestApp['api'], id: string, timeoutMs = 30_000): Promise<Record<string, any>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await api.get(`/v1/async-actions/${id}`).expect(200);
+    if (body.status === 'DONE' || body.status === 'FAILED') return body;
+    if (Date.now() > deadline) throw new Error(`async action ${id} still ${body.status} after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** The whole async action body of a finished action with this result. */
+export const doneAction = (type: string, result: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  id: ANY_ASYNC_ACTION_ID,
+  type,
+  status: 'DONE',
+  created_at: ANY_TIMESTAMP,
+  updated_at: ANY_TIMESTAMP,
+  request_id: ANY_REQUEST_ID,
+  progress: 100,
+  processing_time: expect.any(Number),
+  object: 'async_action',
+  result,
+  ...extra,
+});
