@@ -2,17 +2,20 @@ import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
 import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
 import auth from '../plugins/auth.js';
+import rateLimit from '../plugins/rate-limit.js';
 import customers from './customers.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
+  rateLimitPerMinute: number;
 }
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
-/** Everything under /v1: authenticated, and 405 (not 404) for a known path with the wrong method. */
-const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
+/** Everything under /v1: authenticated, rate limited, and 405 (not 404) for a known path with the wrong method. */
+const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute }) => {
   await app.register(auth, { apiKeys });
+  await app.register(rateLimit, { perMinute: rateLimitPerMinute });
 
   const methodsByUrl = new Map<string, Set<string>>();
   app.addHook('onRoute', ({ url, method }) => {
@@ -29,6 +32,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
     app.route({
       url,
       method: METHODS.filter((method) => !methods.has(method)),
+      schema: { hide: true },
       handler: async (_request, reply) => {
         reply.header('allow', allow);
         throw new ApiError(405, { details: `Allowed methods: ${allow}` });
