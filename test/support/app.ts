@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, inject } from 'vitest';
 import supertest from 'supertest';
+import type { Writable } from 'node:stream';
 import { buildApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { loggerOptions } from '../../src/logger.js';
 import { copyTemplateDatabase, type TestDatabaseKind } from './database.js';
 
 export const APP_ID = 'test-app';
@@ -39,7 +41,7 @@ export interface TestApp {
  * Builds the production app (same buildApp, same config loader) on a fresh copy of the
  * migrated test database (a server's or the embedded one), for the test file that calls it.
  */
-export function useTestApp(env: Record<string, string> = {}): TestApp {
+export function useTestApp(env: Record<string, string> = {}, { logStream }: { logStream?: Writable } = {}): TestApp {
   let drop: (() => Promise<void>) | undefined;
   const agent = () => supertest(context.app.server);
   const send = (test: supertest.Test, body: unknown) => (body === undefined ? test : test.send(body as object));
@@ -66,7 +68,8 @@ export function useTestApp(env: Record<string, string> = {}): TestApp {
       COCKPIT_SECRET,
       ...env,
     });
-    context.app = await buildApp({ config, logger: false });
+    // The production logger writing to the stream given, or no logging at all.
+    context.app = await buildApp({ config, logger: logStream ? { ...loggerOptions(config), stream: logStream } : false });
     await context.app.ready();
     context.databaseUrl = context.app.databaseUrl;
   });
