@@ -9,8 +9,8 @@ export interface ServerProcess {
   origin: string;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
-  /** Resolves with the exit code and how long after `since` the process exited. */
-  exited: Promise<{ code: number | null; at: number }>;
+  /** Resolves with the exit code (or the signal that ended it) and when (performance.now()) it exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
 /**
@@ -26,8 +26,8 @@ export async function startServer(env: Record<string, string>, { timeoutMs = 60_
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, at: performance.now() })),
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, at: performance.now() })),
   );
   const origin = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -43,9 +43,9 @@ export async function startServer(env: Record<string, string>, { timeoutMs = 60_
     };
     child.stdout!.on('data', check);
     child.stderr!.on('data', check);
-    void exited.then(({ code }) => {
+    void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`the server exited with ${code} before listening:\n${output}`));
+      reject(new Error(`the server exited (${signal ?? code}) before listening:\n${output}`));
     });
   });
   return { child, origin, output: () => output, exited };
