@@ -1,7 +1,12 @@
 import type { AddressInfo } from 'node:net';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { chromiumMissing, openBrowser } from './support/browser.js';
+import { withNullAllowed } from './support/reference.js';
+
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 const test = useTestApp();
 
@@ -76,6 +81,30 @@ describe('GET /openapi.json', () => {
         }
       }
     }
+  });
+
+  it('shows examples that are valid against their own schemas', () => {
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    addFormats(ajv);
+    ajv.addFormat('calendar-date', /^\d{4}-\d{2}-\d{2}$/).addFormat('iso-timestamp', /^\d{4}-\d{2}-\d{2}/);
+    let checked = 0;
+    for (const [name, operation] of v1Operations) {
+      const media = [
+        ...Object.values(operation.requestBody?.content ?? {}),
+        ...Object.entries(operation.responses)
+          .filter(([status]) => status.startsWith('2'))
+          .flatMap(([, response]) => Object.values(response.content ?? {})),
+      ];
+      for (const { schema, example } of media) {
+        const sample = example ?? schema.example;
+        if (sample === undefined) continue;
+        const validate = ajv.compile(withNullAllowed(schema) as object);
+        validate(sample);
+        expect(validate.errors ?? [], name).toEqual([]);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(6);
   });
 
   it('documents the error responses with the Error body', () => {
