@@ -7,9 +7,9 @@ import { loggerOptions } from './logger.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
 import docs from './plugins/docs.js';
-import errors, { replyWithError } from './plugins/errors.js';
+import errors, { clientErrorHandler, replyWithError } from './plugins/errors.js';
 import health from './plugins/health.js';
-import jsonBody from './plugins/json-body.js';
+import input from './plugins/input.js';
 import metrics from './plugins/metrics.js';
 import securityHeaders from './plugins/security-headers.js';
 import cockpit from './routes/cockpit.js';
@@ -38,6 +38,7 @@ export async function buildApp({ config, logger }: AppOptions) {
     routerOptions: { maxParamLength: 255 * 12 },
     // Malformed percent-encoding or an over-long path segment, found while routing.
     frameworkErrors: replyWithError,
+    clientErrorHandler,
     // While shutting down, a request arriving on an open connection is still served (with
     // `Connection: close`): the database pool closes only after every such request is done.
     return503OnClosing: false,
@@ -49,10 +50,10 @@ export async function buildApp({ config, logger }: AppOptions) {
   });
 
   await app.register(errors);
-  await app.register(jsonBody);
+  await app.register(input);
   await app.register(securityHeaders);
   await app.register(docs, { version });
-  await app.register(database, { database: config.database });
+  await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(metrics);
   await app.register(health);
   await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });

@@ -34,6 +34,9 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   LOG_FORMAT: Type.Optional(StringEnum(['json', 'pretty'])),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 5000 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -45,9 +48,19 @@ export interface ApiKey {
 /** A PostgreSQL server, or the embedded one (PGlite) keeping its files in a directory. */
 export type DatabaseConfig = { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
 
+export interface DatabasePoolConfig {
+  /** Connections to a PostgreSQL server (the embedded database always gets one). */
+  size: number;
+  /** Longest wait for a pooled connection (or a new one) before a request fails with 503. */
+  connectTimeoutMs: number;
+  /** Longest a statement may run before PostgreSQL cancels it (and the request fails with 503). */
+  statementTimeoutMs: number;
+}
+
 export interface Config {
   production: boolean;
   database: DatabaseConfig;
+  databasePool: DatabasePoolConfig;
   host: string;
   port: number;
   logLevel: string;
@@ -135,6 +148,11 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL }
       : { kind: 'embedded', dataDir: resolve(env.DATA_DIR) },
+    databasePool: {
+      size: env.DATABASE_POOL_SIZE,
+      connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,

@@ -4,9 +4,11 @@ export const errorKeys: Record<number, { key: string; message: string }> = {
   401: { key: 'unauthorized', message: 'Unauthorized' },
   404: { key: 'not_found', message: 'Resource not found' },
   405: { key: 'method_not_allowed', message: 'Method not allowed' },
+  408: { key: 'request_timeout', message: 'Request timeout' },
   413: { key: 'payload_too_large', message: 'Payload too large' },
   414: { key: 'uri_too_long', message: 'URI too long' },
   415: { key: 'unsupported_media_type', message: 'Unsupported media type' },
+  431: { key: 'request_header_fields_too_large', message: 'Request header fields too large' },
   429: { key: 'too_many_requests', message: 'Too many requests' },
   500: { key: 'internal_error', message: 'Internal server error' },
   503: { key: 'service_unavailable', message: 'Service unavailable' },
@@ -14,6 +16,8 @@ export const errorKeys: Record<number, { key: string; message: string }> = {
 
 interface ApiErrorFields {
   key?: string;
+  /** Seconds after which a retry may succeed, sent as Retry-After. */
+  retryAfter?: number;
   message?: string;
   details?: string;
   resourceId?: string;
@@ -26,6 +30,7 @@ export class ApiError extends Error {
   readonly details?: string;
   readonly resourceId?: string;
   readonly resourceType?: string;
+  readonly retryAfter?: number;
 
   constructor(
     readonly statusCode: number,
@@ -38,6 +43,7 @@ export class ApiError extends Error {
     this.details = fields.details;
     this.resourceId = fields.resourceId;
     this.resourceType = fields.resourceType;
+    this.retryAfter = fields.retryAfter;
   }
 }
 

@@ -1,12 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { customAlphabet } from 'nanoid';
 
-// nanoid draws from the CSPRNG and rejects out-of-range bytes instead of taking them
-// modulo the alphabet size, so every character is equally likely.
+// nanoid draws from a pooled CSPRNG buffer and rejects out-of-range bytes instead of taking
+// them modulo the alphabet size, so every character is equally likely.
 const alphanumeric = customAlphabet('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz', 24);
+const hex = customAlphabet('0123456789abcdef', 18);
 
 /** `cust_` + 24 of [A-Za-z0-9]. */
 export const newCustomerId = (): string => `cust_${alphanumeric()}`;
 
 /** `v-` + 18 lowercase hex digits. */
-export const newRequestId = (): string => `v-${randomBytes(9).toString('hex')}`;
+export const newRequestId = (): string => `v-${hex()}`;
+
+/** `evcus_` + 18 lowercase hex digits: a customer activity event. */
+export const newEventId = (): string => `evcus_${hex()}`;
+
+/** `del_` + 24 of [A-Za-z0-9]: a permanent deletion. */
+export const newPermanentDeletionId = (): string => `del_${alphanumeric()}`;

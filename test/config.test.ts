@@ -20,6 +20,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET })).toEqual({
       production: false,
       database: { kind: 'postgres', url: DATABASE_URL },
+      databasePool: { size: 10, connectTimeoutMs: 1000, statementTimeoutMs: 5000 },
       host: '0.0.0.0',
       port: 3000,
       logLevel: 'info',

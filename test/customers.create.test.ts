@@ -206,3 +206,22 @@ describe('POST /v1/customers', () => {
     });
   });
 });
+
+describe('POST /v1/customers with text PostgreSQL cannot store', () => {
+  const unstorable = invalidPayload('The request body contains a NUL character or a lone surrogate, which cannot be stored');
+
+  it.each([
+    ['a NUL in a field', '{"name":"a\\u0000b"}'],
+    ['a lone surrogate in a field', '{"name":"\\ud800"}'],
+    ['a NUL in a metadata key', '{"metadata":{"a\\u0000":1}}'],
+    ['a lone surrogate deep in metadata', '{"metadata":{"a":{"b":["\\udfff"]}}}'],
+  ])('rejects %s', async (_case, body) => {
+    const response = await api.post('/v1/customers').send(body).expect(400);
+    expect(response.body).toEqual(unstorable);
+  });
+
+  it('keeps characters outside the basic plane, written as surrogate pairs', async () => {
+    const response = await api.post('/v1/customers').send('{"name":"\\ud83d\\ude00"}').expect(200);
+    expect(response.body.name).toBe('😀');
+  });
+});

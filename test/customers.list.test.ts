@@ -3,6 +3,7 @@ import qs from 'qs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { customerBody, invalidQuery, unique } from './support/customers.js';
+import { executedPlan, recordingStore } from './support/plans.js';
 import { expectReferenceSchema } from './support/reference.js';
 import { liveCustomerIds, seedCustomers } from './support/seed.js';
 
@@ -184,6 +185,50 @@ describe('GET /v1/customers', () => {
     expect((await list({ name })).customers).toEqual([
       customerBody({ name, email: 'full@example.com', address: { city: 'Rome' } }, { id: created.id, createdAt: created.created_at }),
     ]);
+  });
+
+  describe('reads each page through an index, never sorting the table', () => {
+    beforeAll(async () => {
+      const at = (index: number) => new Date(Date.UTC(2015, 0, 1) + index * 1000).toISOString();
+      await seedCustomers(
+        db,
+        Array.from({ length: 5000 }, (_, index) => ({
+          created_at: at(index),
+          updated_at: index % 2 ? at(index + 10) : null,
+          source_id: `plan-${index}`,
+          email: `plan${index % 50}@example.com`,
+          name: `Plan ${index % 50}`,
+          city: `City ${index % 50}`,
+        })),
+      );
+      await db.query('ANALYZE customers');
+    });
+
+    it.each([
+      ['the first page', { order: '-created_at' }, 'customers_created_at_live_idx'],
+      ['oldest first', { order: 'created_at' }, 'customers_created_at_live_idx'],
+      ['by -updated_at', { order: '-updated_at' }, 'customers_updated_at_desc_live_idx'],
+      ['by updated_at', { order: 'updated_at' }, 'customers_updated_at_asc_live_idx'],
+      ['by source_id', { order: 'source_id' }, 'customers_source_id_asc_live_idx'],
+      ['by -source_id', { order: '-source_id' }, 'customers_source_id_desc_live_idx'],
+      ['filtered by email', { order: '-created_at', filters: { email: 'plan7@example.com' } }, 'customers_email_live_idx'],
+      ['filtered by name', { order: '-created_at', filters: { name: 'Plan 7' } }, 'customers_name_live_idx'],
+      ['filtered by city', { order: '-created_at', filters: { city: 'City 7' } }, 'customers_city_live_idx'],
+      ['deep by cursor', { order: '-created_at', cursor: '2015-01-01T00:40:00.000Z' }, 'customers_created_at_live_idx'],
+    ] as const)('%s', async (_case, query: { order: string; filters?: object; cursor?: string }, index) => {
+      const { order, filters = {}, cursor } = query;
+      const { store, statements } = recordingStore(db);
+      await store.list({
+        filters,
+        order: order as '-created_at',
+        limit: 10,
+        page: cursor ? { kind: 'cursor', startingAfter: cursor } : { kind: 'offset', offset: 0 },
+      });
+      const page = statements.find((statement) => statement.text.includes('ORDER BY'))!;
+      const plan = await executedPlan(db, page);
+      expect(plan).toContain(`"Index Name":"${index}"`);
+      expect(plan).not.toContain('"Node Type":"Sort"');
+    });
   });
 
   describe('rejects bad query values naming the parameter', () => {

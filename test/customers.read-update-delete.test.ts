@@ -195,3 +195,10 @@ describe('DELETE /v1/customers/:customerId', () => {
     expect(response.body).toEqual(customerNotFound(created.id));
   });
 });
+
+describe('a NUL character in the URL', () => {
+  it.each(['/v1/customers/a%00b', '/v1/customers?email=a%00b', '/v1/customers/x/activity?type=%00'])('is refused: %s', async (path) => {
+    const response = await api.get(path).expect(400);
+    expect(response.body).toEqual(invalidPayload('The URL contains a NUL character or a lone surrogate, which cannot be stored'));
+  });
+});

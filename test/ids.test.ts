@@ -28,3 +28,17 @@ describe('ids', () => {
     expect(chiSquare).toBeLessThan(130);
   });
 });
+
+describe('hex ids', () => {
+  it('draw every hex digit equally often', () => {
+    const counts = new Map<string, number>();
+    for (let index = 0; index < 20_000; index += 1) {
+      for (const digit of newRequestId().slice(2)) counts.set(digit, (counts.get(digit) ?? 0) + 1);
+    }
+    const expected = (20_000 * 18) / 16;
+    const chiSquare = [...counts.values()].reduce((sum, count) => sum + (count - expected) ** 2 / expected, 0);
+    expect(counts.size).toBe(16);
+    // 15 degrees of freedom: 60 is far beyond the 99.9999th percentile.
+    expect(chiSquare).toBeLessThan(60);
+  });
+});

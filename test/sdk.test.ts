@@ -63,6 +63,31 @@ describe('the official Voucherify JS SDK, unchanged', () => {
     }
   });
 
+  it('lists activity with listActivity and listActivities, and erases with deletePermanently', async () => {
+    const sourceId = unique('sdk-activity');
+    const created = await client.customers.create({ source_id: sourceId, name: 'Tracked' });
+    if (created.object !== 'customer') throw new Error(`expected a customer, got ${created.object}`);
+    await client.customers.update({ source_id: sourceId, name: 'Tracked Again' });
+
+    const first = await client.customers.listActivity(sourceId, { limit: 1 });
+    expect(first).toMatchObject({ object: 'list', data_ref: 'data', has_more: true });
+    expect(first.data).toEqual([expect.objectContaining({ type: 'customer.updated', group_id: expect.stringMatching(/^v-/) })]);
+    const second = await client.customers.listActivity(sourceId, { limit: 1, starting_after_id: first.more_starting_after! });
+    expect(second).toMatchObject({ has_more: false, data: [expect.objectContaining({ type: 'customer.created' })] });
+
+    const deprecated = await client.customers.listActivities(created.id, { limit: 10, order: 'created_at' });
+    expect(deprecated).toMatchObject({ object: 'list', data_ref: 'data', total: 2 });
+
+    const erased = await client.customers.deletePermanently(created.id);
+    expect(erased).toMatchObject({
+      related_object_id: created.id,
+      status: 'DONE',
+      object: 'pernament_deletion',
+      data_json: { events: 2, customer_events: 2, customer: 1 },
+    });
+    await expect(client.customers.listActivity(created.id)).rejects.toMatchObject({ code: 404 });
+  });
+
   it('surfaces validation errors the way the SDK reports API errors', async () => {
     await expect(client.customers.create({ email: 'not an email' })).rejects.toMatchObject({
       code: 400,

@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { APP_ID, APP_SECRET } from './support/app.js';
 import { copyTemplateDatabase } from './support/database.js';
-import { startServer, type ServerProcess } from './support/server-process.js';
+import { startServerProcess, type ServerProcess } from './support/server-process.js';
 
-const credentials = { API_KEYS: `${APP_ID}:${APP_SECRET}`, COCKPIT_SECRET: 'server-test-cockpit-secret-0123456789' };
+const credentials = { COCKPIT_SECRET: 'server-test-cockpit-secret-0123456789' };
 const headers = { 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET, 'Content-Type': 'application/json' };
 
 // The tests run what `npm run build` produces, as the image and `npm start` do.
@@ -46,13 +46,17 @@ describe('graceful shutdown', () => {
     database = await copyTemplateDatabase(inject('testDatabase'));
   });
   afterAll(async () => {
-    server?.child.kill('SIGKILL');
+    server?.process.kill('SIGKILL');
     await database.drop();
   });
 
   it('on SIGTERM under load, finishes every request sent before the signal and exits 0 within 10 s', async () => {
-    server = await startServer({ ...database.env, ...credentials, RATE_LIMIT_PER_MINUTE: '0' });
-    const { origin } = server;
+    // A generous wait for a pooled connection: this test is about shutting down, not pool bounds.
+    server = await startServerProcess(
+      { ...database.env, ...credentials, RATE_LIMIT_PER_MINUTE: '0', DATABASE_CONNECT_TIMEOUT_MS: '10000' },
+      { entry: 'built' },
+    );
+    const { base: origin } = server;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     for (let index = 0; index < 50; index++) {
       expect((await send(agent, origin, 'POST', '/v1/customers', { name: `Seed ${index}` })).status).toBe(200);
@@ -74,7 +78,7 @@ describe('graceful shutdown', () => {
     const workers = Array.from({ length: 16 }, (_, index) => worker(index));
     await new Promise((resolve) => setTimeout(resolve, 750));
     signalAt = performance.now();
-    server.child.kill('SIGTERM');
+    server.process.kill('SIGTERM');
     await Promise.all(workers);
     const { code, at } = await server.exited;
     agent.destroy();
@@ -103,12 +107,12 @@ describe('npm start without DATABASE_URL', () => {
 
   it('runs on the embedded database in DATA_DIR, migrated, and keeps its data across restarts', async () => {
     const env = { ...credentials, DATA_DIR: dataDir };
-    const first = await startServer(env, { timeoutMs: 90_000 });
+    const first = await startServerProcess(env, { entry: 'built', timeoutMs: 90_000 });
     expect(first.output()).toContain('using the embedded database (PGlite)');
     expect(first.output()).toContain('applied database migrations');
-    const ready = await fetch(`${first.origin}/health/ready`);
+    const ready = await fetch(`${first.base}/health/ready`);
     expect(ready.status).toBe(200);
-    const created = await fetch(`${first.origin}/v1/customers`, {
+    const created = await fetch(`${first.base}/v1/customers`, {
       method: 'POST',
       headers,
       body: JSON.stringify({ source_id: 'kept', name: 'Kept across restarts' }),
@@ -117,22 +121,20 @@ describe('npm start without DATABASE_URL', () => {
     const customer = await created.json();
 
     // A second service on the same data directory would corrupt it: it is refused.
-    const second = await startServer(env).catch((error: Error) => error);
+    const second = await startServerProcess(env, { entry: 'built' }).catch((error: Error) => error);
     expect(second).toBeInstanceOf(Error);
     expect((second as Error).message).toContain(`The data directory ${dataDir} is in use by another running service`);
 
-    first.child.kill('SIGTERM');
-    expect((await first.exited).code).toBe(0);
+    expect(await first.stop()).toBe(0);
 
-    const restarted = await startServer(env);
+    const restarted = await startServerProcess(env, { entry: 'built' });
     try {
       expect(restarted.output()).not.toContain('applied database migrations');
-      const read = await fetch(`${restarted.origin}/v1/customers/kept`, { headers });
+      const read = await fetch(`${restarted.base}/v1/customers/kept`, { headers });
       expect(read.status).toBe(200);
       expect(await read.json()).toEqual(customer);
     } finally {
-      restarted.child.kill('SIGTERM');
-      expect((await restarted.exited).code).toBe(0);
+      expect(await restarted.stop()).toBe(0);
     }
   }, 180_000);
 });
@@ -140,17 +142,16 @@ describe('npm start without DATABASE_URL', () => {
 describe('logs in a terminal', () => {
   it('are readable lines rather than JSON with LOG_FORMAT=pretty', async () => {
     const database = await copyTemplateDatabase(inject('testDatabase'));
-    const server = await startServer({ ...database.env, ...credentials, LOG_FORMAT: 'pretty' });
+    const server = await startServerProcess({ ...database.env, ...credentials, LOG_FORMAT: 'pretty' }, { entry: 'built' });
     try {
-      await fetch(`${server.origin}/health/live`);
-      server.child.kill('SIGTERM');
-      expect((await server.exited).code).toBe(0);
+      await fetch(`${server.base}/health/live`);
+      expect(await server.stop()).toBe(0);
       const lines = server.output().split('\n').filter((line) => line.trim() !== '');
       expect(lines.some((line) => /INFO.*Server listening at http:\/\/127\.0\.0\.1:\d+/.test(line))).toBe(true);
       expect(lines.some((line) => /INFO.*request completed/.test(line))).toBe(true);
       expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
     } finally {
-      server.child.kill('SIGKILL');
+      server.process.kill('SIGKILL');
       await database.drop();
     }
   });

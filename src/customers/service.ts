@@ -1,5 +1,13 @@
 import { invalidQuery, notFound } from '../errors.js';
-import { newCustomerId } from '../ids.js';
+import { newCustomerId, newEventId, newPermanentDeletionId } from '../ids.js';
+import type {
+  CustomerActivitiesList,
+  CustomerActivitiesQuery,
+  CustomerActivity,
+  CustomerActivityList,
+  CustomerActivityQuery,
+  PermanentDeletion,
+} from '../schemas/activity.js';
 import {
   customerTextFields,
   type Address,
@@ -11,7 +19,7 @@ import {
   type CustomerUpdateBody,
 } from '../schemas/customer.js';
 import { cockpitToken, isCockpitToken } from './cockpit.js';
-import type { CustomerChanges, CustomerRow, CustomerStore } from './store.js';
+import type { CustomerChanges, CustomerRow, CustomerStore, EventRow, WriteStamp } from './store.js';
 
 /** This service keeps no redemptions, orders or loyalty: these are always the zeroed shapes. */
 const EMPTY_SUMMARY = {
@@ -39,6 +47,12 @@ export interface CustomerServiceOptions {
 
 /** A millisecond-precision UTC timestamp in the wire format. */
 const timestamp = (date = new Date()): string => date.toISOString();
+
+/** A write happening now on behalf of this request, and the activity event it records. */
+const stampFor = (requestId: string): WriteStamp => ({ at: timestamp(), eventId: newEventId(), requestId });
+
+/** Query timestamps arrive in any ISO 8601 form; the store compares the canonical one. */
+const asTimestamp = (value: string | undefined) => (value === undefined ? undefined : timestamp(new Date(value)));
 
 /** What a request body asks to store: sent fields only, `null` clearing a field. */
 export function toChanges(fields: CustomerFields): CustomerChanges {
@@ -89,22 +103,56 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
     return present(row);
   };
 
+  const presentEvent = (event: EventRow): CustomerActivity => ({
+    id: event.id,
+    type: event.type,
+    data: { customer: present(event.data.customer) },
+    created_at: event.created_at,
+    group_id: event.group_id,
+  });
+
+  /** A live customer by id or source_id, or a deleted one by id (until permanently deleted). */
+  async function activityOwner(key: string): Promise<string> {
+    const customerId = await store.findActivityOwner(key);
+    if (customerId === undefined) throw notFound('customer', key);
+    return customerId;
+  }
+
+  async function eventCursor(customerId: string, eventId: string) {
+    const createdAt = await store.eventTime(customerId, eventId);
+    if (createdAt === undefined) {
+      throw invalidQuery(`Property .starting_after_id does not name an event of this customer: ${eventId}`);
+    }
+    return { createdAt, id: eventId };
+  }
+
+  const eventFilters = (customerId: string, query: { start_date?: string; end_date?: string; type?: string }) => ({
+    customerId,
+    type: query.type,
+    startDate: asTimestamp(query.start_date),
+    endDate: asTimestamp(query.end_date),
+  });
+
   return {
     present,
 
     /** POST /customers: update the customer named by `id`, or upsert by `source_id`, or create. */
-    async create({ id, source_id: sourceId, ...fields }: CustomerCreateBody): Promise<Customer> {
+    async create({ id, source_id: sourceId, ...fields }: CustomerCreateBody, requestId: string): Promise<Customer> {
       const changes = toChanges(fields);
-      if (id !== undefined) return found(id, await store.updateById(id, changes, timestamp()));
-      return present(await store.upsert(newCustomerId(), sourceId ?? null, changes, timestamp()));
+      if (id !== undefined) return found(id, await store.updateById(id, changes, stampFor(requestId)));
+      return present(await store.upsert(newCustomerId(), sourceId ?? null, changes, stampFor(requestId)));
     },
 
     async get(key: string): Promise<Customer> {
       return found(key, await store.get(key));
     },
 
-    async update(key: string, { id: _id, source_id: _sourceId, ...fields }: CustomerUpdateBody): Promise<Customer> {
-      return found(key, await store.update(key, toChanges(fields), timestamp()));
+    async update(
+      key: string,
+      { id: _id, source_id: _sourceId, ...fields }: CustomerUpdateBody,
+      requestId: string,
+    ): Promise<Customer> {
+      return found(key, await store.update(key, toChanges(fields), stampFor(requestId)));
     },
 
     /**
@@ -116,8 +164,8 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
       return found(id, row?.id === id ? row : undefined);
     },
 
-    async remove(key: string): Promise<void> {
-      if (!(await store.remove(key, timestamp()))) throw notFound('customer', key);
+    async remove(key: string, requestId: string): Promise<void> {
+      if (!(await store.remove(key, stampFor(requestId)))) throw notFound('customer', key);
     },
 
     async list(query: CustomerListQuery): Promise<CustomerList> {
@@ -131,7 +179,6 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
       if (startingAfter !== undefined && pageNumber > 1) {
         throw invalidQuery('Property .page cannot be combined with starting_after');
       }
-      const asTimestamp = (value: string | undefined) => (value === undefined ? undefined : timestamp(new Date(value)));
       const { customers, total, hasMore } = await store.list({
         filters: {
           email: query.email,
@@ -150,6 +197,78 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
             : { kind: 'cursor', startingAfter: asTimestamp(startingAfter)! },
       });
       return { object: 'list', data_ref: 'customers', customers: customers.map(present), total, has_more: hasMore };
+    },
+
+    /** GET /customers/{id}/activity: keyset pages by event id. Works for a deleted customer by id. */
+    async listActivity(key: string, query: CustomerActivityQuery): Promise<CustomerActivityList> {
+      const customerId = await activityOwner(key);
+      const limit = query.limit ?? 10;
+      if (query.campaign_id !== undefined || query.campaign_type !== undefined) {
+        return { object: 'list', data_ref: 'data', data: [], has_more: false };
+      }
+      const after = query.starting_after_id === undefined ? undefined : await eventCursor(customerId, query.starting_after_id);
+      const { events, hasMore } = await store.listEvents({
+        ...eventFilters(customerId, query),
+        order: query.order ?? '-created_at',
+        limit,
+        after,
+      });
+      const last = events.at(-1);
+      return {
+        object: 'list',
+        data_ref: 'data',
+        data: events.map(presentEvent),
+        has_more: hasMore,
+        ...(hasMore && last && { more_starting_after: last.id }),
+      };
+    },
+
+    /** GET /customers/{id}/activities (deprecated): pages by created_at or event id, with a total. */
+    async listActivities(key: string, query: CustomerActivitiesQuery): Promise<CustomerActivitiesList> {
+      const customerId = await activityOwner(key);
+      if (query.starting_after !== undefined && query.starting_after_id !== undefined) {
+        throw invalidQuery('Property .starting_after cannot be combined with starting_after_id');
+      }
+      if (query.campaign_id !== undefined || query.campaign_type !== undefined || query.product_id !== undefined) {
+        return { object: 'list', data_ref: 'data', data: [], total: 0 };
+      }
+      const filters = eventFilters(customerId, query);
+      const after =
+        query.starting_after_id !== undefined
+          ? await eventCursor(customerId, query.starting_after_id)
+          : query.starting_after !== undefined
+            ? { createdAt: asTimestamp(query.starting_after)! }
+            : undefined;
+      const [{ events }, total] = await Promise.all([
+        store.listEvents({ ...filters, order: query.order ?? '-created_at', limit: query.limit ?? 10, after }),
+        store.countEvents(filters),
+      ]);
+      return { object: 'list', data_ref: 'data', data: events.map(presentEvent), total };
+    },
+
+    /** POST /customers/{id}/permanent-deletion: the customer and all its activity, gone for good. */
+    async erase(key: string): Promise<PermanentDeletion> {
+      const customerId = await activityOwner(key);
+      const erased = await store.erase(customerId);
+      if (!erased) throw notFound('customer', key);
+      return {
+        id: newPermanentDeletionId(),
+        created_at: timestamp(),
+        related_object_id: customerId,
+        related_object: 'customer',
+        status: 'DONE',
+        // The activity log is this service's only kind of event: both counts are its rows.
+        data_json: {
+          events: erased.events,
+          customer_events: erased.events,
+          daily_events: 0,
+          segments: 0,
+          orders: 0,
+          order_events: 0,
+          customer: 1,
+        },
+        object: 'pernament_deletion',
+      };
     },
   };
 }

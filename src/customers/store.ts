@@ -22,6 +22,37 @@ export type CustomerChanges = Partial<
   Record<CustomerTextField, string | null> & { address: Address | null; metadata: Record<string, unknown> }
 >;
 
+/** When a write happens and the activity event it records: the event id and the request's id. */
+export interface WriteStamp {
+  at: string;
+  eventId: string;
+  requestId: string;
+}
+
+/** An activity event as stored: the customer snapshot is a CustomerRow. */
+export interface EventRow {
+  id: string;
+  type: string;
+  data: { customer: CustomerRow };
+  group_id: string;
+  created_at: string;
+}
+
+export interface EventFilters {
+  customerId: string;
+  type?: string;
+  /** Inclusive bounds on created_at. */
+  startDate?: string;
+  endDate?: string;
+}
+
+export interface EventPageRequest extends EventFilters {
+  order: 'created_at' | '-created_at';
+  limit: number;
+  /** Exclusive cursor: events after this time (and, when given, after this event id at that time). */
+  after?: { createdAt: string; id?: string };
+}
+
 export interface CustomerFilters {
   email?: string;
   name?: string;
@@ -63,19 +94,23 @@ const WRITABLE: Record<keyof CustomerChanges, string> = {
   metadata: 'jsonb',
 };
 
+// Qualified names: a bare created_at in ORDER BY would mean the formatted text column of the
+// select list, which no index covers.
 const ORDER_BY: Record<CustomerOrder, string> = {
-  created_at: 'created_at ASC, id ASC',
-  '-created_at': 'created_at DESC, id DESC',
-  updated_at: 'updated_at ASC NULLS LAST, id ASC',
-  '-updated_at': 'updated_at DESC NULLS LAST, id DESC',
-  source_id: 'source_id ASC NULLS LAST, id ASC',
-  '-source_id': 'source_id DESC NULLS LAST, id DESC',
+  created_at: 'customers.created_at ASC, customers.id ASC',
+  '-created_at': 'customers.created_at DESC, customers.id DESC',
+  updated_at: 'customers.updated_at ASC NULLS LAST, customers.id ASC',
+  '-updated_at': 'customers.updated_at DESC NULLS LAST, customers.id DESC',
+  source_id: 'customers.source_id ASC NULLS LAST, customers.id ASC',
+  '-source_id': 'customers.source_id DESC NULLS LAST, customers.id DESC',
 };
 
 /** A live customer by `id`, or else by `source_id` (an id wins when both match different customers). */
 const LIVE_BY_KEY = `SELECT id FROM customers
   WHERE deleted_at IS NULL AND (id = $1 OR source_id = $1)
   ORDER BY id = $1 DESC LIMIT 1`;
+
+const EVENT_COLUMNS = `id, type, data, group_id, ${isoTimestamp('created_at')}`;
 
 /** Collects positional parameters while a statement is being written. */
 class Params {
@@ -108,22 +143,92 @@ function filterConditions(filters: CustomerFilters, params: Params): string[] {
   return conditions;
 }
 
+/**
+ * When a change to an existing row happens: the request's time, or one millisecond after the
+ * row's previous change when that is later. A row's timestamps, and so its activity, then follow
+ * the order its changes committed in, whatever the clocks of several servers or a wait for the
+ * row's lock did to the request times.
+ */
+const changeTime = (at: string) =>
+  `GREATEST(${at}, coalesce(customers.updated_at, customers.created_at) + interval '1 millisecond')`;
+
+/**
+ * Wraps a write that returns customer rows so that the same statement records one activity
+ * event per row: no change without its event, no event without its change. The event happens
+ * at the row's own new timestamp unless `eventTime` says otherwise.
+ */
+function withEvent(
+  write: string,
+  type: string,
+  stamp: WriteStamp,
+  params: Params,
+  { preparing, eventTime }: { preparing?: string; eventTime?: string } = {},
+): string {
+  // Data-modifying CTEs must sit at the top level, so a write's own CTEs come first.
+  return `WITH ${preparing ? `${preparing},` : ''} changed AS (${write}),
+    logged AS (
+      INSERT INTO customer_events (id, customer_id, type, data, group_id, created_at)
+      SELECT ${params.add(stamp.eventId)}, id, ${type}, jsonb_build_object('customer', to_jsonb(changed)),
+             ${params.add(stamp.requestId)}, ${eventTime ?? 'coalesce(changed.updated_at, changed.created_at)::timestamptz'}
+      FROM changed
+    )
+    SELECT * FROM changed`;
+}
+
+/**
+ * How many live customers match the filters. With no filter, or a city alone, the answer is a
+ * sum over a few rows of customer_counts (kept exact by triggers), whatever the table's size;
+ * other filters count the matching rows through their index.
+ */
+function countStatement(filters: CustomerFilters, params: Params): string {
+  const used = Object.entries(filters).filter(([, value]) => value !== undefined);
+  if (used.length === 0) {
+    return `SELECT coalesce(sum(live), 0)::int AS total FROM customer_counts WHERE dimension = 'all'`;
+  }
+  if (used.length === 1 && filters.city !== undefined) {
+    return `SELECT coalesce(sum(live), 0)::int AS total FROM customer_counts
+      WHERE dimension = 'city' AND value = ${params.add(filters.city)}`;
+  }
+  return `SELECT count(*)::int AS total FROM customers WHERE ${filterConditions(filters, params).join(' AND ')}`;
+}
+
+/** Runs work in one transaction on one connection; a failed one is discarded, which rolls it back. */
+async function inTransaction<T>(db: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    client.release();
+    return result;
+  } catch (error) {
+    client.release(error instanceof Error ? error : true);
+    throw error;
+  }
+}
+
+function eventConditions(filters: EventFilters, params: Params): string[] {
+  const conditions = [`customer_id = ${params.add(filters.customerId)}`];
+  if (filters.type !== undefined) conditions.push(`type = ${params.add(filters.type)}`);
+  if (filters.startDate) conditions.push(`created_at >= ${params.add(filters.startDate, 'timestamptz')}`);
+  if (filters.endDate) conditions.push(`created_at <= ${params.add(filters.endDate, 'timestamptz')}`);
+  return conditions;
+}
+
 export function createCustomerStore(db: pg.Pool) {
   const one = async (text: string, values: unknown[]): Promise<CustomerRow | undefined> =>
     (await db.query<CustomerRow>(text, values)).rows[0];
 
   /** Applies changes to the live customer the subquery (over parameter $1) picks. */
-  async function updateWhere(pick: string, key: string, changes: CustomerChanges, now: string) {
+  async function updateWhere(pick: string, key: string, changes: CustomerChanges, stamp: WriteStamp) {
     const params = new Params();
     params.add(key);
     const assignments = changedColumns(changes, params).map(([column, value]) => `${column} = ${value}`);
-    assignments.push(`updated_at = ${params.add(now, 'timestamptz')}`);
-    return one(
-      `UPDATE customers SET ${assignments.join(', ')}
+    assignments.push(`updated_at = ${changeTime(params.add(stamp.at, 'timestamptz'))}`);
+    const update = `UPDATE customers SET ${assignments.join(', ')}
        WHERE id = (${pick}) AND deleted_at IS NULL
-       RETURNING ${COLUMNS}`,
-      params.values,
-    );
+       RETURNING ${COLUMNS}`;
+    return one(withEvent(update, "'customer.updated'", stamp, params), params.values);
   }
 
   return {
@@ -135,37 +240,50 @@ export function createCustomerStore(db: pg.Pool) {
      * Creates a customer, or, when a live customer already has this source_id, applies the
      * changes to it instead. One statement, so concurrent calls with one source_id make one customer.
      */
-    async upsert(id: string, sourceId: string | null, changes: CustomerChanges, now: string) {
+    async upsert(id: string, sourceId: string | null, changes: CustomerChanges, stamp: WriteStamp) {
       const params = new Params();
       const changed = changedColumns(changes, params);
       const columns = ['id', 'source_id', 'created_at', ...changed.map(([column]) => column)];
-      const values = [params.add(id), params.add(sourceId), params.add(now, 'timestamptz'), ...changed.map(([, value]) => value)];
-      const updates = [...changed.map(([column]) => `${column} = EXCLUDED.${column}`), 'updated_at = EXCLUDED.created_at'];
-      const row = await one(
-        `INSERT INTO customers (${columns.join(', ')}) VALUES (${values.join(', ')})
+      const values = [params.add(id), params.add(sourceId), params.add(stamp.at, 'timestamptz'), ...changed.map(([, value]) => value)];
+      const updates = [...changed.map(([column]) => `${column} = EXCLUDED.${column}`), `updated_at = ${changeTime('EXCLUDED.created_at')}`];
+      const upsert = `INSERT INTO customers (${columns.join(', ')}) VALUES (${values.join(', ')})
          ON CONFLICT (source_id) WHERE deleted_at IS NULL DO UPDATE SET ${updates.join(', ')}
-         RETURNING ${COLUMNS}`,
-        params.values,
-      );
-      return row!;
+         RETURNING ${COLUMNS}`;
+      // An update always sets updated_at: a row without one was just created.
+      const type = "CASE WHEN updated_at IS NULL THEN 'customer.created' ELSE 'customer.updated' END";
+      return (await one(withEvent(upsert, type, stamp, params), params.values))!;
     },
 
     /** Applies changes to the live customer with this exact id. */
-    updateById: (id: string, changes: CustomerChanges, now: string) =>
-      updateWhere('SELECT $1::text', id, changes, now),
+    updateById: (id: string, changes: CustomerChanges, stamp: WriteStamp) =>
+      updateWhere('SELECT $1::text', id, changes, stamp),
 
     /** Applies changes to the live customer with this id, or else this source_id. */
-    update: (key: string, changes: CustomerChanges, now: string) => updateWhere(LIVE_BY_KEY, key, changes, now),
+    update: (key: string, changes: CustomerChanges, stamp: WriteStamp) => updateWhere(LIVE_BY_KEY, key, changes, stamp),
 
     /**
      * Deletes the live customer with this id or source_id. The row stays (its activity refers to
      * it) with its source_id renamed `<source_id>_deleted<timestamp>`, which frees the source_id.
+     * The event keeps the customer as it was.
      */
-    async remove(key: string, now: string): Promise<boolean> {
+    async remove(key: string, stamp: WriteStamp): Promise<boolean> {
+      const params = new Params();
+      params.add(key);
+      const at = changeTime(params.add(stamp.at, 'timestamptz'));
+      const deletion = `target AS (
+          SELECT ${COLUMNS} FROM customers WHERE id = (${LIVE_BY_KEY}) AND deleted_at IS NULL FOR UPDATE
+        ), deletion AS (
+          UPDATE customers SET deleted_at = ${at},
+            source_id = customers.source_id || '_deleted' || to_char(${at} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+          FROM target WHERE customers.id = target.id
+          RETURNING customers.deleted_at
+        )`;
       const result = await db.query(
-        `UPDATE customers SET deleted_at = $2::timestamptz, source_id = source_id || '_deleted' || $3::text
-         WHERE id = (${LIVE_BY_KEY}) AND deleted_at IS NULL`,
-        [key, now, now],
+        withEvent('SELECT * FROM target', "'customer.deleted'", stamp, params, {
+          preparing: deletion,
+          eventTime: '(SELECT deleted_at FROM deletion)',
+        }),
+        params.values,
       );
       return result.rowCount === 1;
     },
@@ -177,7 +295,7 @@ export function createCustomerStore(db: pg.Pool) {
      */
     async list({ filters, order, limit, page }: CustomerListRequest) {
       const countParams = new Params();
-      const countSql = `SELECT count(*)::int AS total FROM customers WHERE ${filterConditions(filters, countParams).join(' AND ')}`;
+      const countSql = countStatement(filters, countParams);
 
       const params = new Params();
       const conditions = filterConditions(filters, params);
@@ -216,12 +334,77 @@ export function createCustomerStore(db: pg.Pool) {
            UNION ALL
            (SELECT ${COLUMNS}, false AS tied FROM customers
              WHERE ${tieWhere} AND created_at ${descending ? '<' : '>'} ${at}
-             ORDER BY created_at ${direction}, id ${direction} LIMIT 1)
+             ORDER BY customers.created_at ${direction}, customers.id ${direction} LIMIT 1)
          ) AS rest ORDER BY tied DESC, id ${direction}`,
         tieParams.values,
       );
       const rest = tied.rows.filter((row) => row.tied).map(({ tied: _tied, ...row }) => row);
       return { customers: [...customers, ...rest], total, hasMore: tied.rows.some((row) => !row.tied) };
+    },
+
+    /** The customer whose activity is asked for: an id (live or deleted) wins, else a live source_id. */
+    async findActivityOwner(key: string): Promise<string | undefined> {
+      const { rows } = await db.query<{ id: string }>(
+        `SELECT id FROM customers WHERE id = $1 OR (source_id = $1 AND deleted_at IS NULL)
+         ORDER BY id = $1 DESC LIMIT 1`,
+        [key],
+      );
+      return rows[0]?.id;
+    },
+
+    /** When one of this customer's events happened, to page from it. */
+    async eventTime(customerId: string, eventId: string): Promise<string | undefined> {
+      const { rows } = await db.query<{ created_at: string }>(
+        `SELECT ${isoTimestamp('created_at')} FROM customer_events WHERE id = $1 AND customer_id = $2`,
+        [eventId, customerId],
+      );
+      return rows[0]?.created_at;
+    },
+
+    /**
+     * A page of one customer's events in (created_at, id) order. The cursor is a keyset
+     * condition on the (customer_id, created_at, id) index, so a page deep in a long history
+     * costs what the first one does.
+     */
+    async listEvents({ order, limit, after, ...filters }: EventPageRequest) {
+      const params = new Params();
+      const conditions = eventConditions(filters, params);
+      const direction = order === 'created_at' ? 'ASC' : 'DESC';
+      const comparison = order === 'created_at' ? '>' : '<';
+      if (after?.id !== undefined) {
+        conditions.push(`(created_at, id) ${comparison} (${params.add(after.createdAt, 'timestamptz')}, ${params.add(after.id)})`);
+      } else if (after) {
+        conditions.push(`created_at ${comparison} ${params.add(after.createdAt, 'timestamptz')}`);
+      }
+      const { rows } = await db.query<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM customer_events WHERE ${conditions.join(' AND ')}
+         ORDER BY customer_events.created_at ${direction}, customer_events.id ${direction} LIMIT ${params.add(limit + 1)}`,
+        params.values,
+      );
+      return { events: rows.slice(0, limit), hasMore: rows.length > limit };
+    },
+
+    async countEvents(filters: EventFilters): Promise<number> {
+      const params = new Params();
+      const { rows } = await db.query<{ total: number }>(
+        `SELECT count(*)::int AS total FROM customer_events WHERE ${eventConditions(filters, params).join(' AND ')}`,
+        params.values,
+      );
+      return rows[0]!.total;
+    },
+
+    /**
+     * Erases a customer (live or deleted) and every event about it, for good. Returns how many
+     * events went, or undefined when the customer was already gone.
+     */
+    async erase(customerId: string): Promise<{ events: number } | undefined> {
+      return inTransaction(db, async (client) => {
+        const locked = await client.query('SELECT 1 FROM customers WHERE id = $1 FOR UPDATE', [customerId]);
+        if (locked.rowCount === 0) return undefined;
+        const events = await client.query('DELETE FROM customer_events WHERE customer_id = $1', [customerId]);
+        await client.query('DELETE FROM customers WHERE id = $1', [customerId]);
+        return { events: events.rowCount ?? 0 };
+      });
     },
   };
 }

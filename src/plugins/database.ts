@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import pg from 'pg';
-import type { DatabaseConfig } from '../config.js';
+import type { DatabaseConfig, DatabasePoolConfig } from '../config.js';
 import { startEmbeddedPostgres } from '../embedded-postgres.js';
 
 declare module 'fastify' {
@@ -14,13 +14,28 @@ declare module 'fastify' {
 
 export interface DatabaseOptions {
   database: DatabaseConfig;
+  pool: DatabasePoolConfig;
 }
 
-/** Connections to a PostgreSQL server; pg's own default. */
-const SERVER_POOL_SIZE = 10;
+/**
+ * Failures that mean the database cannot serve now but may shortly: unreachable, restarting,
+ * out of connections, a statement or a wait for a connection that ran out of time, or a
+ * transaction that lost a deadlock. A client should retry them.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { code } = error as { code?: unknown };
+  if (typeof code === 'string') {
+    // SQLSTATE classes 08 (connection), 53 (resources), 57P (shutdown), 57014 (statement
+    // timeout), 40001/40P01 (serialization, deadlock); then Node's socket errors.
+    if (/^(08|53|57P|57014|40001|40P01)/.test(code)) return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code)) return true;
+  }
+  return /^(Connection terminated|timeout exceeded when trying to connect|Query read timeout)/.test(error.message);
+}
 
 export default fp<DatabaseOptions>(
-  async (app, { database }) => {
+  async (app, { database, pool: settings }) => {
     const embedded = database.kind === 'embedded' ? await startEmbeddedPostgres(database.dataDir) : undefined;
     if (database.kind === 'embedded') app.log.info({ dataDir: database.dataDir }, 'using the embedded database (PGlite)');
     const connectionString = database.kind === 'embedded' ? embedded!.url : database.url;
@@ -29,7 +44,14 @@ export default fp<DatabaseOptions>(
       application_name: 'customer-service',
       // PGlite is a single PostgreSQL session: over several connections, one request's
       // transaction would see another's statements. One connection serializes them.
-      max: embedded ? 1 : SERVER_POOL_SIZE,
+      max: embedded ? 1 : settings.size,
+      // Every wait is bounded, so a slow or absent database ends in a 503, never a hung request.
+      connectionTimeoutMillis: settings.connectTimeoutMs,
+      statement_timeout: settings.statementTimeoutMs,
+      // A server that vanished without closing the socket cannot cancel anything: give up a
+      // little after the statement timeout.
+      query_timeout: settings.statementTimeoutMs + 1000,
+      keepAlive: true,
     });
     // An idle connection that the server drops must not take the process down with it.
     pool.on('error', (error) => app.log.warn({ err: error }, 'idle database connection failed'));

@@ -1,42 +1,20 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError, errorKeys } from '../errors.js';
+import { newRequestId } from '../ids.js';
 import type { ErrorBody } from '../schemas/common.js';
 import { validationError } from '../validation.js';
-
-/** Seconds a client should wait after a 503 before trying again. */
-const RETRY_AFTER_SECONDS = 5;
-
-/**
- * Errors that mean the database cannot be reached (refused, reset, shut down, out of
- * connections), as opposed to a query that failed: the service is unavailable, not broken.
- */
-const unreachableDatabaseCodes = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'ETIMEDOUT',
-  'EPIPE',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-  '08000', // connection_exception
-  '08001', // sqlclient_unable_to_establish_sqlconnection
-  '08003', // connection_does_not_exist
-  '08006', // connection_failure
-]);
-
-const isUnreachableDatabase = (error: { code?: string; message?: string }): boolean =>
-  (error.code !== undefined && unreachableDatabaseCodes.has(error.code)) ||
-  error.message === 'Connection terminated unexpectedly' ||
-  error.message === 'Connection terminated due to connection timeout';
+import { isDatabaseUnavailable } from './database.js';
 
 /** Any error, as one the client may see: schema failures name the property, internals stay hidden. */
 function toApiError(error: FastifyError | ApiError): ApiError {
   if (error instanceof ApiError) return error;
-  if (isUnreachableDatabase(error)) return new ApiError(503, { details: 'The database is unreachable' });
   if (error.validation) return validationError(error.validation, error.validationContext ?? 'body');
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError(503, { details: 'The database is unavailable: retry shortly', retryAfter: 1 });
+  }
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     return new ApiError(414, { details: 'A path segment is longer than any customer id or source_id can be' });
   }
@@ -61,8 +39,30 @@ export const errorBody = (error: ApiError, requestId: string): ErrorBody => ({
 export function replyWithError(error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
   const apiError = toApiError(error);
   if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
-  if (apiError.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', RETRY_AFTER_SECONDS);
+  if (apiError.retryAfter !== undefined) reply.header('retry-after', String(apiError.retryAfter));
+  // Errors found while routing (a bad URL) come before any hook has set this header.
+  reply.header('x-request-id', request.id);
   return reply.code(apiError.statusCode).send(errorBody(apiError, request.id));
+}
+
+/**
+ * A request so malformed that Node's HTTP parser rejects it never becomes a Fastify request;
+ * it still gets the contract's error body (and a request id) before the connection closes.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const requestId = newRequestId();
+  const body = JSON.stringify(
+    errorBody(new ApiError(status, { details: status === 400 ? 'The request is not valid HTTP' : undefined }), requestId),
+  );
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Every failure leaves as the contract's error body: route errors, unknown routes, bad URLs. */

@@ -12,7 +12,10 @@ const Ready = Type.Object(
 );
 const tags = ['Operations'];
 
-const unavailable = (details: string) => new ApiError(503, { details });
+/** Seconds an orchestrator should wait before asking a service that is not ready again. */
+const RETRY_AFTER_SECONDS = 5;
+
+const unavailable = (details: string) => new ApiError(503, { details, retryAfter: RETRY_AFTER_SECONDS });
 
 /** `GET /health/live` and `GET /health/ready`, without authentication, for orchestrators. */
 const health: FastifyPluginAsyncTypebox = async (app) => {

@@ -31,9 +31,9 @@ export default fp<RateLimitOptions>(
       reply.header('x-rate-limit-remaining', remaining);
       reply.header('x-rate-limit-retry', Math.ceil((Date.now() + ttl) / 1000));
       if (isExceeded) {
-        reply.header('retry-after', ttlInSeconds);
         throw new ApiError(429, {
           details: `More than ${perMinute} requests in a minute for this app id: retry in ${ttlInSeconds} s`,
+          retryAfter: ttlInSeconds,
         });
       }
     });

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ErrorBody } from '../schemas/common.js';
+import { errorResponses as errors } from '../schemas/common.js';
 import {
   Customer,
   CustomerCreateBody,
@@ -10,7 +10,6 @@ import {
   CustomerUpdateBody,
 } from '../schemas/customer.js';
 
-const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [status, ErrorBody]));
 const tags = ['Customers'];
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
@@ -26,7 +25,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Customer, ...errors(400, 401, 404, 413, 415) },
       },
     },
-    (request) => app.customers.create(request.body),
+    (request) => app.customers.create(request.body, request.id),
   );
 
   app.get(
@@ -71,7 +70,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Customer, ...errors(400, 401, 404, 413, 415) },
       },
     },
-    (request) => app.customers.update(request.params.customerId, request.body),
+    (request) => app.customers.update(request.params.customerId, request.body, request.id),
   );
 
   app.delete(
@@ -87,7 +86,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await app.customers.remove(request.params.customerId);
+      await app.customers.remove(request.params.customerId, request.id);
       return reply.code(204).send(null);
     },
   );

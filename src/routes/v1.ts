@@ -3,6 +3,7 @@ import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
 import auth from '../plugins/auth.js';
 import rateLimit from '../plugins/rate-limit.js';
+import activity from './activity.js';
 import customers from './customers.js';
 
 export interface V1Options {
@@ -26,6 +27,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMin
   });
 
   await app.register(customers);
+  await app.register(activity);
 
   for (const [url, methods] of [...methodsByUrl]) {
     const allow = [...methods].join(', ');

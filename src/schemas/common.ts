@@ -30,3 +30,7 @@ export const ErrorBody = Type.Object(
   { title: 'Error' },
 );
 export type ErrorBody = Static<typeof ErrorBody>;
+
+/** Response schemas for the error statuses a route can answer. */
+export const errorResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, ErrorBody]));

@@ -90,7 +90,7 @@ const writableExample = {
   address: { city: 'New York', country: 'United States', line_1: '123 Main St.', postal_code: '10001', state: 'NY' },
   metadata: { lang: 'en', test: true },
 };
-const customerExample = {
+export const customerExample = {
   id: 'cust_CSnYd37MXmrbS19XCrghjBsv',
   source_id: 'source_123',
   ...writableExample,

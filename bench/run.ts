@@ -1,0 +1,402 @@
+/**
+ * `npm run bench`: the service against its floor, on real PostgreSQL over loopback.
+ *
+ * For each route it runs wrk against the built service (node dist/server.js) and against the
+ * bare server (bench/bare-server.ts: the same statements, no service layers), alternating them,
+ * and pgbench with the statements the route issues, which is PostgreSQL's own ceiling. It then
+ * measures the list routes at 10,000 and at 1,000,000 customers. Medians of the rounds and their
+ * ratios are reported; this machine is shared and noisy, so no single figure is a verdict.
+ *
+ * Settings (environment): BENCH_DATABASE_URL (a server the role may create databases on),
+ * BENCH_DURATION seconds per run (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
+ * BENCH_ROWS for the large data set (1000000), BENCH_ONLY=scenario,scenario to run a subset.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { createCustomerStore } from '../src/customers/store.js';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const env = process.env;
+const DURATION = Number(env.BENCH_DURATION ?? 10);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16);
+const LARGE = Number(env.BENCH_ROWS ?? 1_000_000);
+const SMALL = 10_000;
+const ONLY = env.BENCH_ONLY?.split(',');
+const serverUrl = new URL(env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
+const AUTH = { appId: 'bench', secret: 'bench-secret' };
+
+const databaseUrl = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const log = (message: string) => console.error(`[bench] ${message}`);
+
+// ---------------------------------------------------------------- data
+
+/** A database of `rows` seeded customers, reused while its migrations and size still match. */
+async function prepareDatabase(rows: number): Promise<string> {
+  const name = `cs_bench_${rows}`;
+  const admin = new pg.Client({ connectionString: serverUrl.toString() });
+  await admin.connect();
+  const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+  const migrations = (await run('ls', [join(root, 'prisma/migrations')])).stdout.trim();
+  if (exists) {
+    const db = new pg.Client({ connectionString: databaseUrl(name) });
+    await db.connect();
+    const marker = await db
+      .query<{ rows: number; migrations: string }>('SELECT rows, migrations FROM bench_meta')
+      .catch(() => ({ rows: [] }));
+    await db.end();
+    if (marker.rows[0]?.rows === rows && marker.rows[0].migrations === migrations) {
+      await admin.end();
+      log(`reusing ${name}`);
+      return databaseUrl(name);
+    }
+  }
+  log(`creating ${name} with ${rows} customers`);
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  await run(process.execPath, [join(root, 'node_modules/prisma/build/index.js'), 'migrate', 'deploy'], {
+    cwd: root,
+    env: { ...env, DATABASE_URL: databaseUrl(name) },
+  });
+  await run('psql', [databaseUrl(name), '-v', 'ON_ERROR_STOP=1', '-q', '-v', `rows=${rows}`, '-f', join(root, 'bench/seed.sql')], {
+    maxBuffer: 1 << 24,
+  });
+  const db = new pg.Client({ connectionString: databaseUrl(name) });
+  await db.connect();
+  await db.query('CREATE TABLE bench_meta (rows int, migrations text)');
+  await db.query('INSERT INTO bench_meta VALUES ($1, $2)', [rows, migrations]);
+  await db.end();
+  return databaseUrl(name);
+}
+
+/** Undoes the write scenarios (the seed writes no events), so that a reused data set stays as seeded. */
+async function removeBenchWrites(url: string) {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  await db.query('TRUNCATE customer_events');
+  await db.query(`DELETE FROM customers WHERE source_id LIKE 'bench-new-%'`);
+  await db.query(`UPDATE customers SET name = 'Customer ' || substr(id, 6)::bigint, updated_at = NULL WHERE updated_at IS NOT NULL`);
+  await db.query('VACUUM ANALYZE customers');
+  await db.end();
+}
+
+// ---------------------------------------------------------------- scenarios
+
+interface Scenario {
+  name: string;
+  description: string;
+  /** wrk Lua: builds each request. ROWS and CURSOR come from the environment. */
+  lua: string;
+  /** A sample call of the store doing what the route does, to record its statements for pgbench. */
+  sample(store: ReturnType<typeof createCustomerStore>, cursor: string): Promise<unknown>;
+  /** pgbench lines before the statements, and how to turn recorded parameters into expressions. */
+  pgbench: { setup: string; parameter(index: number, value: unknown): string | undefined };
+  writes?: boolean;
+}
+
+const randomCustomer = `math.randomseed(os.time())
+local rows = tonumber(os.getenv("ROWS"))
+local function customer() return string.format("cust_%024d", math.random(1, rows)) end`;
+const pgRandom = (rows: number) => `\\set n random(1, ${rows})`;
+const pgCustomerId = `('cust_' || lpad(CAST(:n AS text), 24, '0'))`;
+const stamp = { at: new Date().toISOString(), eventId: 'evcus_000000000000000000', requestId: 'v-pgbench' };
+
+function scenarios(rows: number): Scenario[] {
+  return [
+    {
+      name: 'get-by-id',
+      description: 'GET /v1/customers/{id}',
+      lua: `${randomCustomer}\nrequest = function() return wrk.format(nil, "/v1/customers/" .. customer()) end`,
+      sample: (store) => store.get('cust_000000000000000000000001'),
+      pgbench: { setup: pgRandom(rows), parameter: (index) => (index === 1 ? pgCustomerId : undefined) },
+    },
+    {
+      name: 'get-by-source-id',
+      description: 'GET /v1/customers/{source_id}',
+      lua: `local rows = tonumber(os.getenv("ROWS"))\nrequest = function() return wrk.format(nil, "/v1/customers/src-" .. math.random(1, rows)) end`,
+      sample: (store) => store.get('src-1'),
+      pgbench: { setup: pgRandom(rows), parameter: (index) => (index === 1 ? `('src-' || CAST(:n AS text))` : undefined) },
+    },
+    {
+      name: 'list-first-page',
+      description: 'GET /v1/customers?limit=10',
+      lua: `request = function() return wrk.format(nil, "/v1/customers?limit=10") end`,
+      sample: (store) => store.list({ filters: {}, order: '-created_at', limit: 10, page: { kind: 'offset', offset: 0 } }),
+      pgbench: { setup: '', parameter: () => undefined },
+    },
+    {
+      name: 'list-filtered',
+      description: 'GET /v1/customers?city=…&limit=10 (one city of 1,000)',
+      lua: `request = function() return wrk.format(nil, "/v1/customers?limit=10&city=City%20" .. math.random(0, 999)) end`,
+      sample: (store) => store.list({ filters: { city: 'City 7' }, order: '-created_at', limit: 10, page: { kind: 'offset', offset: 0 } }),
+      pgbench: { setup: '\\set c random(0, 999)', parameter: (_index, value) => (value === 'City 7' ? `('City ' || CAST(:c AS text))` : undefined) },
+    },
+    {
+      name: 'list-deep-cursor',
+      description: 'GET /v1/customers?starting_after=… (10,000 rows deep)',
+      lua: `request = function() return wrk.format(nil, "/v1/customers?limit=10&starting_after=" .. os.getenv("CURSOR")) end`,
+      sample: (store, cursor) =>
+        store.list({ filters: {}, order: '-created_at', limit: 10, page: { kind: 'cursor', startingAfter: cursor } }),
+      pgbench: { setup: '', parameter: () => undefined },
+    },
+    {
+      name: 'put-update',
+      description: 'PUT /v1/customers/{id} {name}',
+      lua: `${randomCustomer}
+wrk.method = "PUT"
+wrk.headers["Content-Type"] = "application/json"
+request = function() return wrk.format(nil, "/v1/customers/" .. customer(), nil, '{"name":"Renamed ' .. math.random(1, 1000000) .. '"}') end`,
+      sample: (store) => store.update('cust_000000000000000000000001', { name: 'Renamed 1' }, stamp),
+      pgbench: {
+        setup: pgRandom(rows),
+        parameter: (index, value) =>
+          index === 1 ? pgCustomerId : value === stamp.eventId ? `('evcus_' || substr(md5(random()::text), 1, 18))` : value === stamp.at ? 'now()' : undefined,
+      },
+      writes: true,
+    },
+    {
+      name: 'post-create',
+      description: 'POST /v1/customers {source_id, name}',
+      lua: `math.randomseed(os.time())
+local counter = 0
+local thread = os.time() .. "-" .. math.random(1, 1000000000)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "/v1/customers", nil, '{"source_id":"bench-new-' .. thread .. '-' .. counter .. '","name":"New"}')
+end`,
+      sample: (store) => store.upsert('cust_sample000000000000000000', 'bench-new-sample', { name: 'New' }, stamp),
+      pgbench: {
+        setup: '\\set n random(1, 1000000000000)',
+        parameter: (_index, value) =>
+          value === 'cust_sample000000000000000000'
+            ? `('cust_' || substr(md5(random()::text), 1, 24))`
+            : value === 'bench-new-sample'
+              ? `('bench-new-pg-' || CAST(:n AS text) || '-' || CAST(:client_id AS text))`
+              : value === stamp.eventId
+                ? `('evcus_' || substr(md5(random()::text), 1, 18))`
+                : value === stamp.at
+                  ? 'now()'
+                  : undefined,
+      },
+      writes: true,
+    },
+  ];
+}
+
+/** The route's statements as a pgbench script: recorded from the real store, parameters made random. */
+async function pgbenchScript(url: string, scenario: Scenario, cursor: string, directory: string): Promise<string> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const statements: Array<{ text: string; values: unknown[] }> = [];
+  const recording = Object.create(pool) as pg.Pool;
+  recording.query = ((text: string, values: unknown[]) => {
+    statements.push({ text, values });
+    return pool.query(text, values);
+  }) as pg.Pool['query'];
+  await scenario.sample(createCustomerStore(recording), cursor);
+  await pool.end();
+  const literal = (value: unknown) => (value === null ? 'NULL' : `'${String(value).replace(/'/g, "''")}'`);
+  const sql = statements.map(({ text, values }) =>
+    text
+      .replace(/\$(\d+)/g, (_match, digits: string) => {
+        const index = Number(digits);
+        return scenario.pgbench.parameter(index, values[index - 1]) ?? literal(values[index - 1]);
+      })
+      .replace(/\s+/g, ' '),
+  );
+  const file = join(directory, `${scenario.name}.sql`);
+  await writeFile(file, `${scenario.pgbench.setup}\n${sql.map((line) => `${line};`).join('\n')}\n`);
+  return file;
+}
+
+// ---------------------------------------------------------------- processes
+
+async function startServer(command: string[], url: string, extraEnv: Record<string, string> = {}): Promise<{ base: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, command, {
+    cwd: root,
+    env: { ...env, DATABASE_URL: url, HOST: '127.0.0.1', PORT: '0', API_KEYS: `${AUTH.appId}:${AUTH.secret}`, NODE_ENV: 'production', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = await new Promise<string>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk;
+      const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(output);
+      if (match) resolve(match[1]!);
+      if (output.length > 1 << 16) output = output.slice(-4096);
+    });
+    child.once('exit', (code) => reject(new Error(`${command.join(' ')} exited with ${code}`)));
+  });
+  return { base, child };
+}
+
+/** Highest resident memory of a process while `work` runs, in MiB. */
+async function peakMemory<T>(pid: number, work: Promise<T>): Promise<{ result: T; peakMiB: number }> {
+  let peak = 0;
+  const sample = async () => {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    peak = Math.max(peak, kib / 1024);
+  };
+  const timer = setInterval(sample, 250);
+  const result = await work;
+  clearInterval(timer);
+  await sample();
+  return { result, peakMiB: peak };
+}
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const toMs = (value: string, unit: string) => Number(value) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? NaN);
+
+async function wrk(base: string, scenario: Scenario, luaFile: string, extraEnv: Record<string, string>): Promise<WrkResult> {
+  const { stdout } = await run(
+    'wrk',
+    ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-H', `X-App-Id: ${AUTH.appId}`, '-H', `X-App-Token: ${AUTH.secret}`, '-s', luaFile, base],
+    { env: { ...env, ...extraEnv } },
+  );
+  const latency = (percent: string) => {
+    const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s|m)$`, 'm').exec(stdout);
+    return match ? toMs(match[1]!, match[2]!) : NaN;
+  };
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
+    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)?.slice(1).reduce((sum, n) => sum + Number(n), 0) ?? 0);
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]), p50: latency('50'), p99: latency('99'), errors };
+}
+
+async function pgbench(url: string, script: string): Promise<number> {
+  const { stdout } = await run('pgbench', ['-n', '-M', 'simple', `-c${CONNECTIONS}`, '-j1', `-T${DURATION}`, '-f', script, url]);
+  return Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
+}
+
+// ---------------------------------------------------------------- the run
+
+interface Measured {
+  scenario: Scenario;
+  service: WrkResult[];
+  bare: WrkResult[];
+  postgres: number[];
+  peakMiB: number;
+}
+
+async function measure(url: string, rows: number, names: string[], withPgbench: boolean): Promise<Measured[]> {
+  const directory = await mkdtemp(join(tmpdir(), 'cs-bench-'));
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  const cursor = (
+    await db.query<{ at: string }>(
+      `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM customers
+       WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 1 OFFSET $1`,
+      // 10,000 rows deep, or as deep as a smaller data set allows.
+      [Math.min(10_000, rows - 20)],
+    )
+  ).rows[0]!.at;
+  await db.end();
+  const wrkEnv = { ROWS: String(rows), CURSOR: cursor };
+
+  const service = await startServer(['dist/server.js'], url);
+  const bare = await startServer(['--import', 'tsx', 'bench/bare-server.ts'], url);
+  const results: Measured[] = [];
+  try {
+    for (const scenario of scenarios(rows).filter((candidate) => names.includes(candidate.name))) {
+      const luaFile = join(directory, `${scenario.name}.lua`);
+      await writeFile(luaFile, scenario.lua);
+      const script = withPgbench ? await pgbenchScript(url, scenario, cursor, directory) : undefined;
+      const measured: Measured = { scenario, service: [], bare: [], postgres: [], peakMiB: 0 };
+      for (let round = 0; round < ROUNDS; round += 1) {
+        // Alternate which goes first, so neither always meets a warmer or cooler machine.
+        const order = round % 2 === 0 ? (['service', 'bare'] as const) : (['bare', 'service'] as const);
+        for (const which of order) {
+          if (which === 'service') {
+            const { result, peakMiB } = await peakMemory(service.child.pid!, wrk(service.base, scenario, luaFile, wrkEnv));
+            measured.service.push(result);
+            measured.peakMiB = Math.max(measured.peakMiB, peakMiB);
+          } else {
+            measured.bare.push(await wrk(bare.base, scenario, luaFile, wrkEnv));
+          }
+        }
+        if (script) measured.postgres.push(await pgbench(url, script));
+        log(`${rows} rows, ${scenario.name}, round ${round + 1}: service ${measured.service.at(-1)!.rps} req/s, bare ${measured.bare.at(-1)!.rps} req/s`);
+      }
+      results.push(measured);
+      if (scenario.writes) await removeBenchWrites(url);
+    }
+  } finally {
+    service.child.kill('SIGTERM');
+    bare.child.kill('SIGTERM');
+  }
+  return results;
+}
+
+const fixed = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+
+function report(large: Measured[], small: Measured[]): string {
+  const lines = [
+    `## Benchmark results`,
+    '',
+    `${new Date().toISOString()} · ${LARGE.toLocaleString('en')} customers · wrk -t1 -c${CONNECTIONS} -d${DURATION}s · medians of ${ROUNDS} alternated rounds · load generator, Node and PostgreSQL share this machine's cores`,
+    '',
+    '| route | service req/s | bare req/s | ratio (≥ 0.80) | service p50 / p99 ms | bare p50 / p99 ms | p99 ratio (≤ 1.50) | PostgreSQL tx/s (pgbench) | errors |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { scenario, service, bare, postgres } of large) {
+    const rps = median(service.map((result) => result.rps));
+    const bareRps = median(bare.map((result) => result.rps));
+    const p99 = median(service.map((result) => result.p99));
+    const bareP99 = median(bare.map((result) => result.p99));
+    lines.push(
+      `| ${scenario.description} | ${fixed(rps)} | ${fixed(bareRps)} | ${fixed(rps / bareRps, 2)} | ${fixed(median(service.map((r) => r.p50)), 2)} / ${fixed(p99, 2)} | ${fixed(median(bare.map((r) => r.p50)), 2)} / ${fixed(bareP99, 2)} | ${fixed(p99 / bareP99, 2)} | ${postgres.length ? fixed(median(postgres)) : 'n/a'} | ${service.reduce((sum, r) => sum + r.errors, 0)} |`,
+    );
+  }
+  lines.push('', `Service peak memory (RSS) under load: ${fixed(Math.max(...large.map((m) => m.peakMiB)))} MiB (target < 200 MiB).`, '');
+  lines.push(
+    `| list route | p50 ms at ${SMALL.toLocaleString('en')} | p50 ms at ${LARGE.toLocaleString('en')} | ratio (≤ 2.0) | req/s at ${SMALL.toLocaleString('en')} | req/s at ${LARGE.toLocaleString('en')} |`,
+    '|---|---|---|---|---|---|',
+  );
+  for (const measuredSmall of small) {
+    const measuredLarge = large.find((m) => m.scenario.name === measuredSmall.scenario.name);
+    if (!measuredLarge) continue;
+    const p50Small = median(measuredSmall.service.map((r) => r.p50));
+    const p50Large = median(measuredLarge.service.map((r) => r.p50));
+    lines.push(
+      `| ${measuredSmall.scenario.description} | ${fixed(p50Small, 2)} | ${fixed(p50Large, 2)} | ${fixed(p50Large / p50Small, 2)} | ${fixed(median(measuredSmall.service.map((r) => r.rps)))} | ${fixed(median(measuredLarge.service.map((r) => r.rps)))} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+for (const tool of ['wrk', 'pgbench', 'psql']) {
+  await run('which', [tool]).catch(() => {
+    throw new Error(`${tool} is needed: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'postgresql-client'}`);
+  });
+}
+const all = scenarios(LARGE).map((scenario) => scenario.name);
+const names = ONLY ?? all;
+const listNames = names.filter((name) => name.startsWith('list-'));
+const largeUrl = await prepareDatabase(LARGE);
+const smallUrl = listNames.length ? await prepareDatabase(SMALL) : undefined;
+const large = await measure(largeUrl, LARGE, names, true);
+const small = smallUrl ? await measure(smallUrl, SMALL, listNames, false) : [];
+const text = report(large, small);
+await mkdir(join(root, 'bench/results'), { recursive: true });
+await writeFile(join(root, 'bench/results/latest.md'), `${text}\n`);
+console.log(text);

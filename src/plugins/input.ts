@@ -1,0 +1,46 @@
+import fp from 'fastify-plugin';
+import secureJson from 'secure-json-parse';
+import { ApiError } from '../errors.js';
+
+/** PostgreSQL text cannot hold NUL, nor can UTF-8 encode a lone surrogate: neither may come in. */
+const storable = (text: string) => !/\0|\p{Cs}/u.test(text);
+
+const UNSTORABLE = 'contains a NUL character or a lone surrogate, which cannot be stored';
+
+/** Rejects what cannot be stored while the JSON is parsed, keys and values alike. */
+function rejectUnstorable(key: string, value: unknown): unknown {
+  if (!storable(key) || (typeof value === 'string' && !storable(value))) {
+    throw new ApiError(400, { details: `The request body ${UNSTORABLE}` });
+  }
+  return value;
+}
+
+/**
+ * What the service reads from a request. JSON is the only body type; an empty body is no body
+ * (the official SDK sends `Content-Type: application/json` on DELETE); `__proto__` and
+ * `constructor.prototype` keys, which could poison objects later, are refused; so are strings,
+ * in the body or the URL, that PostgreSQL could not store.
+ */
+export default fp(
+  async (app) => {
+    app.addHook('onRequest', async (request) => {
+      if (/%00/.test(request.url)) throw new ApiError(400, { details: `The URL ${UNSTORABLE}` });
+    });
+
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+      if (body === '') return done(null, undefined);
+      try {
+        done(null, secureJson.parse(body as string, rejectUnstorable, { protoAction: 'error', constructorAction: 'error' }));
+      } catch (error) {
+        if (error instanceof ApiError) return done(error, undefined);
+        const forbidden = error instanceof Error && error.message.includes('forbidden prototype property');
+        const details = forbidden
+          ? 'The request body contains a forbidden __proto__ or constructor.prototype key'
+          : 'The request body is not valid JSON';
+        done(new ApiError(400, { details }), undefined);
+      }
+    });
+  },
+  { name: 'input' },
+);

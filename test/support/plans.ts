@@ -1,0 +1,24 @@
+import type pg from 'pg';
+import { createCustomerStore } from '../../src/customers/store.js';
+
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/** The real customer store over a pool that records every statement it sends. */
+export function recordingStore(db: pg.Pool) {
+  const statements: Statement[] = [];
+  const recording = Object.create(db) as pg.Pool;
+  recording.query = ((text: string, values: unknown[]) => {
+    statements.push({ text, values });
+    return db.query(text, values);
+  }) as pg.Pool['query'];
+  return { store: createCustomerStore(recording), statements };
+}
+
+/** PostgreSQL's executed plan for a statement, as JSON text. */
+export async function executedPlan(db: pg.Pool, statement: Statement): Promise<string> {
+  const { rows } = await db.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values);
+  return JSON.stringify(rows[0]['QUERY PLAN']);
+}
