@@ -1,33 +1,48 @@
+import { readFileSync } from 'node:fs';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
 import { newRequestId } from './ids.js';
+import { loggerOptions } from './logger.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
+import docs from './plugins/docs.js';
 import errors, { clientErrorHandler, replyWithError } from './plugins/errors.js';
+import health from './plugins/health.js';
 import input from './plugins/input.js';
 import jobs from './plugins/jobs.js';
+import metrics from './plugins/metrics.js';
+import securityHeaders from './plugins/security-headers.js';
+import cockpit from './routes/cockpit.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
 
 export interface AppOptions {
   config: Config;
-  /** Overrides the logger built from the config (tests pass `false`). */
+  /** Overrides the logger built from the config (tests pass `false`, or a capturing stream). */
   logger?: FastifyServerOptions['logger'];
 }
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** The default body limit: single-customer routes; a route that takes more sets its own `bodyLimit`. */
+const BODY_LIMIT = 1024 * 1024;
 
 /** The whole service, registered and ready to listen. Tests build it the same way. */
 export async function buildApp({ config, logger }: AppOptions) {
   const app = Fastify({
-    logger: logger ?? { level: config.logLevel },
+    logger: logger ?? loggerOptions(config),
     genReqId: newRequestId,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    bodyLimit: 1024 * 1024,
+    bodyLimit: BODY_LIMIT,
     // A source_id of 255 characters, each percent-encoded as up to 12 characters, still routes.
     routerOptions: { maxParamLength: 255 * 12 },
     // Malformed percent-encoding or an over-long path segment, found while routing.
     frameworkErrors: replyWithError,
     clientErrorHandler,
+    // While shutting down, a request arriving on an open connection is still served (with
+    // `Connection: close`): the database pool closes only after every such request is done.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema));
@@ -37,10 +52,15 @@ export async function buildApp({ config, logger }: AppOptions) {
 
   await app.register(errors);
   await app.register(input);
-  await app.register(database, { connectionString: config.databaseUrl, pool: config.databasePool });
-  await app.register(customers, { publicUrl: config.publicUrl });
+  await app.register(securityHeaders);
+  await app.register(docs, { version });
+  await app.register(database, { database: config.database, pool: config.databasePool });
+  await app.register(metrics);
+  await app.register(health);
+  await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
   await app.register(jobs, { jobs: config.jobs });
-  await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys });
+  await app.register(cockpit);
+  await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
   return app;
 }
 
@@ -52,7 +72,7 @@ export type App = Awaited<ReturnType<typeof buildApp>>;
  */
 export async function buildWorker({ config, logger }: AppOptions) {
   const app = Fastify({ logger: logger ?? { level: config.logLevel } });
-  await app.register(database, { connectionString: config.databaseUrl, pool: config.databasePool });
+  await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(jobs, { jobs: { ...config.jobs, worker: true } });
   return app;
 }

@@ -1,15 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { StringEnum } from './schemas/common.js';
 
+const SECRET_MIN_LENGTH = 32;
+
 /** The environment the service reads, once, at boot. */
 export const EnvSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
-  DATABASE_URL: Type.String({
-    pattern: '^postgres(ql)?://',
-    description: 'a PostgreSQL connection URL, e.g. postgresql://user@host:5432/db',
-  }),
+  DATABASE_URL: Type.Optional(
+    Type.String({
+      pattern: '^postgres(ql)?://',
+      description: 'a PostgreSQL connection URL, e.g. postgresql://user@host:5432/db',
+    }),
+  ),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   API_KEYS: Type.Optional(
@@ -18,7 +24,15 @@ export const EnvSchema = Type.Object({
       description: 'a list of appId:secret pairs, e.g. app1:secret1,app2:secret2',
     }),
   ),
+  COCKPIT_SECRET: Type.Optional(
+    Type.String({
+      minLength: SECRET_MIN_LENGTH,
+      description: `a random string of at least ${SECRET_MIN_LENGTH} characters, e.g. the output of \`openssl rand -hex 32\``,
+    }),
+  ),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 6000 }),
   LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  LOG_FORMAT: Type.Optional(StringEnum(['json', 'pretty'])),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
@@ -37,7 +51,11 @@ export interface ApiKey {
   secret: string;
 }
 
+/** A PostgreSQL server, or the embedded one (PGlite) keeping its files in a directory. */
+export type DatabaseConfig = { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
+
 export interface DatabasePoolConfig {
+  /** Connections to a PostgreSQL server (the embedded database always gets one). */
   size: number;
   /** Longest wait for a pooled connection (or a new one) before a request fails with 503. */
   connectTimeoutMs: number;
@@ -66,17 +84,30 @@ export interface JobsConfig {
 
 export interface Config {
   production: boolean;
-  databaseUrl: string;
+  database: DatabaseConfig;
   databasePool: DatabasePoolConfig;
   host: string;
   port: number;
   logLevel: string;
+  /** Human-readable log lines instead of JSON (by default when stdout is a terminal). */
+  prettyLogs: boolean;
   /** Base of the URLs the service hands out (cockpit pages), without a trailing slash. */
   publicUrl: string;
   apiKeys: ApiKey[];
   /** Set when no API_KEYS were configured and a pair was generated for this run. */
   generatedApiKey?: ApiKey;
   jobs: JobsConfig;
+  /** Signs the tokens of cockpit links. */
+  cockpitSecret: string;
+  /** Set when no COCKPIT_SECRET was configured and one was generated for this run. */
+  cockpitSecretGenerated: boolean;
+  /** Requests each app id may make per minute on /v1; 0 turns rate limiting off. */
+  rateLimitPerMinute: number;
+}
+
+export interface LoadConfigOptions {
+  /** Whether stdout is a terminal: logs default to readable lines there. */
+  terminal?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -96,7 +127,8 @@ function describeProblem(error: NonNullable<typeof validateEnv.errors>[number]):
     case 'required':
       return `${variable} is required: ${description}`;
     case 'pattern':
-      return `${variable} must be ${description}`;
+    case 'minLength':
+      return description ? `${variable} must be ${description}` : `${variable} ${error.message}`;
     case 'enum':
       return `${variable} must be one of: ${(error.params.allowedValues as string[]).join(', ')}`;
     default:
@@ -111,8 +143,11 @@ function parseApiKeys(value: string): ApiKey[] {
   });
 }
 
+const requiredInProduction = (variable: 'API_KEYS' | 'COCKPIT_SECRET') =>
+  `${variable} is required when NODE_ENV=production: ${EnvSchema.properties[variable].description}`;
+
 /** Reads and checks the environment; throws a ConfigError naming every bad variable. */
-export function loadConfig(source: Record<string, string | undefined>): Config {
+export function loadConfig(source: Record<string, string | undefined>, { terminal = false }: LoadConfigOptions = {}): Config {
   const known = Object.keys(EnvSchema.properties);
   const env: Record<string, unknown> = Object.fromEntries(
     Object.entries(source).filter(([name, value]) => known.includes(name) && value !== undefined && value !== ''),
@@ -121,12 +156,14 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     throw new ConfigError((validateEnv.errors ?? []).map(describeProblem));
   }
   const production = env.NODE_ENV === 'production';
+  // Outside production a missing secret is generated for the run, so the service never runs open.
+  const missing = (['API_KEYS', 'COCKPIT_SECRET'] as const).filter((variable) => production && !env[variable]);
+  if (missing.length > 0) throw new ConfigError(missing.map(requiredInProduction));
+
   let apiKeys: ApiKey[];
   let generatedApiKey: ApiKey | undefined;
   if (env.API_KEYS) {
     apiKeys = parseApiKeys(env.API_KEYS);
-  } else if (production) {
-    throw new ConfigError([`API_KEYS is required when NODE_ENV=production: ${EnvSchema.properties.API_KEYS.description}`]);
   } else {
     generatedApiKey = { appId: `app_${randomBytes(8).toString('hex')}`, secret: randomBytes(24).toString('hex') };
     apiKeys = [generatedApiKey];
@@ -134,7 +171,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
   return {
     production,
-    databaseUrl: env.DATABASE_URL,
+    database: env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL }
+      : { kind: 'embedded', dataDir: resolve(env.DATA_DIR) },
     databasePool: {
       size: env.DATABASE_POOL_SIZE,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
@@ -143,6 +182,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     host: env.HOST,
     port: env.PORT,
     logLevel: env.LOG_LEVEL,
+    prettyLogs: (env.LOG_FORMAT ?? (terminal ? 'pretty' : 'json')) === 'pretty',
     publicUrl,
     apiKeys,
     generatedApiKey,
@@ -154,5 +194,8 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
       retries: env.JOB_RETRIES,
     },
+    cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
+    cockpitSecretGenerated: !env.COCKPIT_SECRET,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
   };
 }

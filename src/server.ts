@@ -2,9 +2,12 @@ import { buildApp, buildWorker } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { applyPendingMigrations } from './migrate.js';
 
+/** After a signal, the longest the service takes to finish its requests before it gives up. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
+
 let config: Config;
 try {
-  config = loadConfig(process.env);
+  config = loadConfig(process.env, { terminal: process.stdout.isTTY });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(error.message);
@@ -15,10 +18,11 @@ try {
 const workerOnly = process.argv[2] === 'worker';
 const app = workerOnly ? await buildWorker({ config }) : await buildApp({ config });
 try {
-  const applied = await applyPendingMigrations(app.db, config.databaseUrl);
+  const applied = await applyPendingMigrations(app.db, app.databaseUrl);
   if (applied.length > 0) app.log.info({ migrations: applied }, 'applied database migrations');
 } catch (error) {
   app.log.fatal({ err: error }, 'database migrations failed');
+  await app.close();
   process.exit(1);
 }
 if (config.generatedApiKey && !workerOnly) {
@@ -27,12 +31,23 @@ if (config.generatedApiKey && !workerOnly) {
     `API_KEYS is not set: this run accepts only the generated pair X-App-Id: ${appId}, X-App-Token: ${secret}`,
   );
 }
+if (config.cockpitSecretGenerated) {
+  app.log.warn('COCKPIT_SECRET is not set: cockpit links handed out by this run stop working when it stops');
+}
 
+// Stop accepting connections, let requests in flight finish, close the pool, exit 0.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    app.log.info({ signal }, 'shutting down');
+    app.log.info({ signal }, 'shutting down: finishing requests in flight');
+    setTimeout(() => {
+      app.log.error(`requests still running ${SHUTDOWN_DEADLINE_MS / 1000} s after ${signal}: exiting anyway`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     app.close().then(
-      () => process.exit(0),
+      () => {
+        app.log.info('stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
         app.log.error({ err: error }, 'shutdown failed');
         process.exit(1);
@@ -50,5 +65,6 @@ try {
   }
 } catch (error) {
   app.log.error({ err: error }, 'could not start');
+  await app.close();
   process.exit(1);
 }

@@ -1,7 +1,9 @@
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 
 const DATABASE_URL = 'postgresql://app@db:5432/customers';
+const COCKPIT_SECRET = 'c'.repeat(32);
 
 const problems = (env: Record<string, string>) => {
   try {
@@ -15,17 +17,21 @@ const problems = (env: Record<string, string>) => {
 
 describe('loadConfig', () => {
   it('fills in the defaults', () => {
-    expect(loadConfig({ DATABASE_URL, API_KEYS: 'app:secret' })).toEqual({
+    expect(loadConfig({ DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET })).toEqual({
       production: false,
-      databaseUrl: DATABASE_URL,
+      database: { kind: 'postgres', url: DATABASE_URL },
       databasePool: { size: 10, connectTimeoutMs: 1000, statementTimeoutMs: 5000 },
       host: '0.0.0.0',
       port: 3000,
       logLevel: 'info',
+      prettyLogs: false,
       publicUrl: 'http://localhost:3000',
       apiKeys: [{ appId: 'app', secret: 'secret' }],
       generatedApiKey: undefined,
       jobs: { worker: true, concurrency: 1, pollSeconds: 2, batchSize: 1000, timeoutSeconds: 60, retries: 5 },
+      cockpitSecret: COCKPIT_SECRET,
+      cockpitSecretGenerated: false,
+      rateLimitPerMinute: 6000,
     });
   });
 
@@ -72,7 +78,10 @@ describe('loadConfig', () => {
       HOST: '127.0.0.1',
       PORT: '8080',
       API_KEYS: 'one:s3cret:with:colons,two:other',
+      COCKPIT_SECRET,
+      RATE_LIMIT_PER_MINUTE: '120',
       LOG_LEVEL: 'debug',
+      LOG_FORMAT: 'pretty',
       PUBLIC_URL: 'https://customers.example.com/',
     });
     expect(config).toMatchObject({
@@ -80,11 +89,14 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       logLevel: 'debug',
+      prettyLogs: true,
       publicUrl: 'https://customers.example.com',
       apiKeys: [
         { appId: 'one', secret: 's3cret:with:colons' },
         { appId: 'two', secret: 'other' },
       ],
+      cockpitSecret: COCKPIT_SECRET,
+      rateLimitPerMinute: 120,
     });
   });
 
@@ -94,30 +106,56 @@ describe('loadConfig', () => {
 
   it('names every bad variable at once', () => {
     expect(
-      problems({ DATABASE_URL: 'mysql://x', PORT: '70000', LOG_LEVEL: 'loud', API_KEYS: 'no-secret', PUBLIC_URL: 'ftp://x' }),
+      problems({
+        DATABASE_URL: 'mysql://x',
+        PORT: '70000',
+        LOG_LEVEL: 'loud',
+        LOG_FORMAT: 'xml',
+        API_KEYS: 'no-secret',
+        COCKPIT_SECRET: 'short',
+        RATE_LIMIT_PER_MINUTE: '-1',
+        PUBLIC_URL: 'ftp://x',
+      }),
     ).toEqual([
       'DATABASE_URL must be a PostgreSQL connection URL, e.g. postgresql://user@host:5432/db',
       'PORT must be <= 65535',
       'API_KEYS must be a list of appId:secret pairs, e.g. app1:secret1,app2:secret2',
+      'COCKPIT_SECRET must be a random string of at least 32 characters, e.g. the output of `openssl rand -hex 32`',
+      'RATE_LIMIT_PER_MINUTE must be >= 0',
       'LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent',
+      'LOG_FORMAT must be one of: json, pretty',
       'PUBLIC_URL must be an http(s) URL',
     ]);
   });
 
-  it('requires DATABASE_URL', () => {
-    expect(problems({ API_KEYS: 'a:b' })).toEqual([
-      'DATABASE_URL is required: a PostgreSQL connection URL, e.g. postgresql://user@host:5432/db',
+  it('rejects a port or a rate limit that is not a number', () => {
+    expect(problems({ DATABASE_URL, API_KEYS: 'a:b', PORT: 'http', RATE_LIMIT_PER_MINUTE: 'lots' })).toEqual([
+      'PORT must be integer',
+      'RATE_LIMIT_PER_MINUTE must be integer',
     ]);
   });
 
-  it('rejects a port that is not a number', () => {
-    expect(problems({ DATABASE_URL, API_KEYS: 'a:b', PORT: 'http' })).toEqual(['PORT must be integer']);
+  it('without DATABASE_URL, uses the embedded database in DATA_DIR, ./data by default', () => {
+    expect(loadConfig({}).database).toEqual({ kind: 'embedded', dataDir: resolve('data') });
+    expect(loadConfig({ DATA_DIR: '/var/lib/customers' }).database).toEqual({
+      kind: 'embedded',
+      dataDir: '/var/lib/customers',
+    });
   });
 
-  it('refuses to run in production without API_KEYS', () => {
+  it('writes readable logs to a terminal and JSON elsewhere, unless LOG_FORMAT says otherwise', () => {
+    expect(loadConfig({}, { terminal: true }).prettyLogs).toBe(true);
+    expect(loadConfig({}, { terminal: false }).prettyLogs).toBe(false);
+    expect(loadConfig({ LOG_FORMAT: 'json' }, { terminal: true }).prettyLogs).toBe(false);
+    expect(loadConfig({ LOG_FORMAT: 'pretty' }, { terminal: false }).prettyLogs).toBe(true);
+  });
+
+  it('refuses to run in production without API_KEYS or COCKPIT_SECRET', () => {
     expect(problems({ DATABASE_URL, NODE_ENV: 'production' })).toEqual([
       'API_KEYS is required when NODE_ENV=production: a list of appId:secret pairs, e.g. app1:secret1,app2:secret2',
+      'COCKPIT_SECRET is required when NODE_ENV=production: a random string of at least 32 characters, e.g. the output of `openssl rand -hex 32`',
     ]);
+    expect(problems({ NODE_ENV: 'production', API_KEYS: 'a:b' })).toHaveLength(1);
   });
 
   it('outside production without API_KEYS, generates a random pair for this run', () => {
@@ -129,5 +167,13 @@ describe('loadConfig', () => {
     });
     expect(first.apiKeys).toEqual([first.generatedApiKey]);
     expect(second.generatedApiKey).not.toEqual(first.generatedApiKey);
+  });
+
+  it('outside production without COCKPIT_SECRET, generates a random one for this run', () => {
+    const first = loadConfig({ DATABASE_URL });
+    const second = loadConfig({ DATABASE_URL });
+    expect(first.cockpitSecret).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.cockpitSecretGenerated).toBe(true);
+    expect(second.cockpitSecret).not.toBe(first.cockpitSecret);
   });
 });

@@ -1,23 +1,25 @@
-import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
-import { adminQuery, migrate, testDatabaseUrl } from './support/database.js';
+import { chooseTestDatabase, createTemplate, type TestDatabaseTemplate } from './support/database.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    templateDatabase: string;
+    testDatabase: TestDatabaseTemplate;
   }
 }
 
 /**
- * Creates one migrated database for this run; each test file then copies it
- * (CREATE DATABASE ... TEMPLATE), so files run in parallel without seeing each other's rows.
+ * Creates one migrated template for this run (a database on the PostgreSQL server, or an
+ * embedded data directory); each test file then works on its own copy, so files run in
+ * parallel without seeing each other's rows.
  */
 export default async function setup(project: TestProject) {
-  const template = `cs_template_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${template}`);
-  migrate(testDatabaseUrl(template));
-  project.provide('templateDatabase', template);
-  return async () => {
-    await adminQuery(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
-  };
+  const { kind, reason } = await chooseTestDatabase();
+  console.log(
+    kind === 'postgres'
+      ? 'Tests run on PostgreSQL.'
+      : `Tests run on the embedded database (PGlite)${reason ? `: ${reason}` : ''}.`,
+  );
+  const { template, drop } = await createTemplate(kind);
+  project.provide('testDatabase', { kind, template });
+  return drop;
 }

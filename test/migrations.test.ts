@@ -1,9 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrismaClient } from '../src/generated/prisma/client.js';
-import { useTestApp } from './support/app.js';
+import { databaseKind, useTestApp } from './support/app.js';
 import { customerBody, unique } from './support/customers.js';
 import { emptyDatabase } from './support/database.js';
 
@@ -33,11 +34,11 @@ describe('migrations', () => {
 
   beforeAll(async () => {
     // What prisma/schema.prisma describes, written straight from the schema, with no migration.
-    fromSchema = await emptyDatabase();
-    const script = execFileSync(
+    fromSchema = await emptyDatabase(databaseKind());
+    const { stdout: script } = await promisify(execFile)(
       'npx',
       ['prisma', 'migrate', 'diff', '--from-empty', '--to-schema-datamodel', 'prisma/schema.prisma', '--script'],
-      { env: { ...process.env, DATABASE_URL: fromSchema.url }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...process.env, DATABASE_URL: fromSchema.url }, encoding: 'utf8' },
     );
     await query(fromSchema.url, script);
   });

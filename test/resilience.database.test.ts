@@ -85,7 +85,7 @@ describe.skipIf(skipReason)('a database outage of 10 s under load', () => {
     await admin.connect();
     await admin.query('CREATE DATABASE customers');
     await admin.end();
-    migrate(cluster.url('customers'));
+    await migrate(cluster.url('customers'));
     app = await buildApp({
       config: loadConfig({ DATABASE_URL: cluster.url('customers'), API_KEYS: `${APP_ID}:${APP_SECRET}` }),
       logger: false,

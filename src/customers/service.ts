@@ -18,6 +18,7 @@ import {
   type CustomerListQuery,
   type CustomerUpdateBody,
 } from '../schemas/customer.js';
+import { cockpitToken, isCockpitToken } from './cockpit.js';
 import type { CustomerChanges, CustomerRow, CustomerStore, EventRow, WriteStamp } from './store.js';
 
 /** This service keeps no redemptions, orders or loyalty: these are always the zeroed shapes. */
@@ -40,6 +41,8 @@ const EMPTY_REFERRALS = { total: 0, campaigns: [] };
 export interface CustomerServiceOptions {
   /** Base of the cockpit URLs, without a trailing slash. */
   publicUrl: string;
+  /** Signs the token in each cockpit URL. */
+  cockpitSecret: string;
 }
 
 /** A millisecond-precision UTC timestamp in the wire format. */
@@ -68,7 +71,10 @@ export function toChanges(fields: CustomerFields): CustomerChanges {
   return changes;
 }
 
-export function createCustomerService(store: CustomerStore, { publicUrl }: CustomerServiceOptions) {
+export function createCustomerService(store: CustomerStore, { publicUrl, cockpitSecret }: CustomerServiceOptions) {
+  const cockpitUrl = (id: string): string =>
+    `${publicUrl}/cockpit/${encodeURIComponent(id)}?token=${cockpitToken(cockpitSecret, id)}`;
+
   /** The customer object of the contract, from a stored row. Unset fields are left out. */
   function present(row: CustomerRow): Customer {
     const customer: Customer = {
@@ -80,7 +86,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl }: Custo
       metadata: row.metadata,
       system_metadata: {},
       created_at: row.created_at,
-      assets: { cockpit_url: `${publicUrl}/cockpit/${encodeURIComponent(row.id)}` },
+      assets: { cockpit_url: cockpitUrl(row.id) },
       object: 'customer',
     };
     if (row.source_id !== null) customer.source_id = row.source_id;
@@ -147,6 +153,15 @@ export function createCustomerService(store: CustomerStore, { publicUrl }: Custo
       requestId: string,
     ): Promise<Customer> {
       return found(key, await store.update(key, toChanges(fields), stampFor(requestId)));
+    },
+
+    /**
+     * The customer a cockpit link names, when its token is the one signed for that customer
+     * id (a source_id or another customer's token finds nothing).
+     */
+    async cockpit(id: string, token: string): Promise<Customer> {
+      const row = isCockpitToken(cockpitSecret, id, token) ? await store.get(id) : undefined;
+      return found(id, row?.id === id ? row : undefined);
     },
 
     async remove(key: string, requestId: string): Promise<void> {

@@ -10,11 +10,12 @@ declare module 'fastify' {
 
 export interface CustomersOptions {
   publicUrl: string;
+  cockpitSecret: string;
 }
 
 export default fp<CustomersOptions>(
-  async (app, { publicUrl }) => {
-    app.decorate('customers', createCustomerService(createCustomerStore(app.db), { publicUrl }));
+  async (app, { publicUrl, cockpitSecret }) => {
+    app.decorate('customers', createCustomerService(createCustomerStore(app.db), { publicUrl, cockpitSecret }));
   },
   { name: 'customers', dependencies: ['database'] },
 );

@@ -1,16 +1,19 @@
 import fp from 'fastify-plugin';
 import pg from 'pg';
-import type { DatabasePoolConfig } from '../config.js';
+import type { DatabaseConfig, DatabasePoolConfig } from '../config.js';
+import { startEmbeddedPostgres } from '../embedded-postgres.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The PostgreSQL pool every store shares. */
     db: pg.Pool;
+    /** Where the pool connects: the configured server, or the embedded one's socket. */
+    databaseUrl: string;
   }
 }
 
 export interface DatabaseOptions {
-  connectionString: string;
+  database: DatabaseConfig;
   pool: DatabasePoolConfig;
 }
 
@@ -32,11 +35,16 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 export default fp<DatabaseOptions>(
-  async (app, { connectionString, pool: settings }) => {
+  async (app, { database, pool: settings }) => {
+    const embedded = database.kind === 'embedded' ? await startEmbeddedPostgres(database.dataDir) : undefined;
+    if (database.kind === 'embedded') app.log.info({ dataDir: database.dataDir }, 'using the embedded database (PGlite)');
+    const connectionString = database.kind === 'embedded' ? embedded!.url : database.url;
     const pool = new pg.Pool({
       connectionString,
       application_name: 'customer-service',
-      max: settings.size,
+      // PGlite is a single PostgreSQL session: over several connections, one request's
+      // transaction would see another's statements. One connection serializes them.
+      max: embedded ? 1 : settings.size,
       // Every wait is bounded, so a slow or absent database ends in a 503, never a hung request.
       connectionTimeoutMillis: settings.connectTimeoutMs,
       statement_timeout: settings.statementTimeoutMs,
@@ -48,7 +56,11 @@ export default fp<DatabaseOptions>(
     // An idle connection that the server drops must not take the process down with it.
     pool.on('error', (error) => app.log.warn({ err: error }, 'idle database connection failed'));
     app.decorate('db', pool);
-    app.addHook('onClose', () => pool.end());
+    app.decorate('databaseUrl', connectionString);
+    app.addHook('onClose', async () => {
+      await pool.end();
+      await embedded?.stop();
+    });
   },
   { name: 'database' },
 );

@@ -8,6 +8,7 @@ import { createJobRunner } from '../jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../jobs/service.js';
 import { createAsyncActionStore } from '../jobs/store.js';
 import { startWorkers, type Workers } from '../jobs/workers.js';
+import { isDatabaseUnavailable } from './database.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,8 +42,10 @@ export default fp<JobsOptions>(
       createAsyncActionService({ db: app.db, actions, queue, queued: () => workers?.wake() }),
     );
 
-    app.addHook('onReady', async () => {
-      await queue.start();
+    let closing = false;
+    let retry: NodeJS.Timeout | undefined;
+
+    function startWorkersNow() {
       if (!jobs.worker) return;
       const runner = createJobRunner({
         db: app.db,
@@ -54,9 +57,33 @@ export default fp<JobsOptions>(
         worker: `${hostname()}:${process.pid}`,
       });
       workers = startWorkers({ db: app.db, queue, runner, actions, concurrency: jobs.concurrency, pollSeconds: jobs.pollSeconds, log: app.log });
-    });
+    }
+
+    /**
+     * Starts the queue, and the workers after it. A database that cannot answer yet does not
+     * stop the service from starting (its readiness says so): the queue tries again, waiting
+     * up to 30 s between tries.
+     */
+    async function startQueue(attempt = 1): Promise<void> {
+      try {
+        await queue.start();
+      } catch (error) {
+        if (!isDatabaseUnavailable(error) || closing) throw error;
+        const delayMs = Math.min(30_000, 500 * 2 ** attempt);
+        app.log.warn({ err: error, retryInMs: delayMs }, 'job queue cannot start yet: the database is unavailable');
+        retry = setTimeout(() => {
+          startQueue(attempt + 1).catch((failure: unknown) => app.log.error({ err: failure }, 'job queue failed to start'));
+        }, delayMs);
+        return;
+      }
+      if (!closing) startWorkersNow();
+    }
+
+    app.addHook('onReady', () => startQueue());
 
     app.addHook('onClose', async () => {
+      closing = true;
+      clearTimeout(retry);
       await workers?.stop();
       await queue.stop();
     });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
 import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
 import auth from '../plugins/auth.js';
+import rateLimit from '../plugins/rate-limit.js';
 import activity from './activity.js';
 import asyncActions from './async-actions.js';
 import customersBulk from './customers-bulk.js';
@@ -9,13 +10,15 @@ import customers from './customers.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
+  rateLimitPerMinute: number;
 }
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
-/** Everything under /v1: authenticated, and 405 (not 404) for a known path with the wrong method. */
-const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
+/** Everything under /v1: authenticated, rate limited, and 405 (not 404) for a known path with the wrong method. */
+const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute }) => {
   await app.register(auth, { apiKeys });
+  await app.register(rateLimit, { perMinute: rateLimitPerMinute });
 
   const methodsByUrl = new Map<string, Set<string>>();
   app.addHook('onRoute', ({ url, method }) => {
@@ -46,6 +49,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys }) => {
     app.route({
       url,
       method: missing,
+      schema: { hide: true },
       handler: async (_request, reply) => {
         reply.header('allow', allow);
         throw new ApiError(405, { details: `Allowed methods: ${allow}` });

@@ -1,6 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { StringEnum, Timestamp } from './common.js';
-import { Customer } from './customer.js';
+import { Customer, customerExample } from './customer.js';
+
+/** Examples for the OpenAPI document. */
+const activityExample = {
+  id: 'evcus_0c150c51730c6b60b1',
+  type: 'customer.created',
+  data: { customer: customerExample },
+  created_at: '2022-08-30T06:32:07.380Z',
+  group_id: 'v-1f36113948e50fc4ge',
+};
 
 export const activityOrders = ['created_at', '-created_at'] as const;
 const campaignTypes = ['LOYALTY_PROGRAM', 'PROMOTION', 'DISCOUNT_COUPONS', 'GIFT_VOUCHERS', 'REFERRAL_PROGRAM'] as const;
@@ -61,7 +70,10 @@ export const CustomerActivityList = Type.Object(
     has_more: Type.Boolean(),
     more_starting_after: Type.Optional(Type.String({ description: 'Pass as starting_after_id for the next page.' })),
   },
-  { title: 'CustomerActivityList' },
+  {
+    title: 'CustomerActivityList',
+    example: { object: 'list', data_ref: 'data', data: [activityExample], has_more: false },
+  },
 );
 export type CustomerActivityList = Static<typeof CustomerActivityList>;
 
@@ -87,7 +99,7 @@ export const CustomerActivitiesList = Type.Object(
     data: Type.Array(CustomerActivity),
     total: Type.Integer({ minimum: 0, description: 'How many events match the filters.' }),
   },
-  { title: 'CustomerActivitiesList' },
+  { title: 'CustomerActivitiesList', example: { object: 'list', data_ref: 'data', data: [activityExample], total: 1 } },
 );
 export type CustomerActivitiesList = Static<typeof CustomerActivitiesList>;
 
@@ -111,8 +123,22 @@ export const PermanentDeletion = Type.Object(
     // Voucherify's spelling, which its SDK expects.
     object: Type.Literal('pernament_deletion'),
   },
-  { title: 'PermanentDeletion' },
+  {
+    title: 'PermanentDeletion',
+    example: {
+      id: 'del_7k3buMvBsJuXiLRmdh1WZvZs',
+      created_at: '2022-09-01T10:12:03.214Z',
+      related_object_id: 'cust_XI8sPLvznzVpNI1BMIWGcUJa',
+      related_object: 'customer',
+      status: 'DONE',
+      data_json: { events: 2, customer_events: 2, daily_events: 0, segments: 0, orders: 0, order_events: 0, customer: 1 },
+      object: 'pernament_deletion',
+    },
+  },
 );
 export type PermanentDeletion = Static<typeof PermanentDeletion>;
 
-export const PermanentDeletionBody = Type.Object({}, { additionalProperties: false, description: 'No parameters: send nothing or {}.' });
+export const PermanentDeletionBody = Type.Object(
+  {},
+  { additionalProperties: false, description: 'No parameters: send nothing or {}.', example: {} },
+);

@@ -19,6 +19,10 @@ const itemsCheckedByWorker = <T extends TArray>(schema: T) => Type.Unsafe<unknow
 
 export const CustomersBulkUpdateBody = Type.Array(CustomerBulkItem, {
   minItems: 1,
+  example: [
+    { source_id: 'source_123', name: 'Bob Smith', metadata: { lang: 'en' } },
+    { source_id: 'source_456', email: 'jane@example.com', address: { city: 'New York' } },
+  ],
   description:
     'Customers to update, each found by `source_id` (and created when missing). Each is checked on its own: one that fails validation becomes a failed row of the async action.',
 });
@@ -34,13 +38,17 @@ export const CustomersMetadataUpdateBody = Type.Object(
     }),
     metadata: MetadataInput,
   },
-  { additionalProperties: false, title: 'CustomersMetadataUpdateInBulkRequestBody' },
+  {
+    additionalProperties: false,
+    title: 'CustomersMetadataUpdateInBulkRequestBody',
+    example: { source_ids: ['source_123', 'source_456'], metadata: { vip: true, lang: 'en' } },
+  },
 );
 export type CustomersMetadataUpdateBody = Static<typeof CustomersMetadataUpdateBody>;
 /** What POST /customers/metadata/async checks before accepting. */
 export const CustomersMetadataUpdateRequest = Type.Object(
   { ...CustomersMetadataUpdateBody.properties, source_ids: itemsCheckedByWorker(CustomersMetadataUpdateBody.properties.source_ids) },
-  { additionalProperties: false },
+  { additionalProperties: false, example: CustomersMetadataUpdateBody.example },
 );
 
 /** multipart/form-data: read as a stream by the handler, so documented here and checked there. */
@@ -52,12 +60,12 @@ export const CustomersImportCsvBody = Type.Object(
         'The CSV file, header row first, at most 10 MiB. Columns (case-insensitive): Id, Source_id, Name, Email, Phone, Birthdate, Description, Address_line_1, Address_line_2, Address_City or City, Address_State or State, Address_Country or Country, Address_Postal_Code or Postal_Code; any other column goes into metadata, with true, false and numbers typed.',
     }),
   },
-  { title: 'CustomersImportCSVRequestBody' },
+  { title: 'CustomersImportCSVRequestBody', example: { file: 'Source_id,Name,Email,City,vip\nsource_123,Bob Smith,bob@example.com,New York,true\n' } },
 );
 
 export const AsyncActionAccepted = Type.Object(
   { async_action_id: Type.String({ description: 'The async action to follow with GET /v1/async-actions/{id}.', example: 'aa_0a875d56c805df6601' }) },
-  { title: 'AsyncActions' },
+  { title: 'AsyncActions', example: { async_action_id: 'aa_0a875d56c805df6601' } },
 );
 export type AsyncActionAccepted = Static<typeof AsyncActionAccepted>;
 
@@ -111,7 +119,33 @@ const asyncActionFields = {
 export const AsyncActionSummary = Type.Object(asyncActionFields, { title: 'AsyncActionBase' });
 export type AsyncActionSummary = Static<typeof AsyncActionSummary>;
 
-export const AsyncAction = Type.Object({ ...asyncActionFields, result: AsyncActionResult }, { title: 'AsyncAction' });
+const exampleSummary = {
+  id: 'aa_0a875d56c805df6601',
+  type: 'CUSTOMERS.IMPORT_CSV',
+  status: 'DONE',
+  created_at: '2022-06-23T11:21:45.578Z',
+  updated_at: '2022-06-23T11:21:46.795Z',
+  request_id: 'v-0b45cee140c3c9b5ca',
+  progress: 100,
+  processing_time: 1217,
+  object: 'async_action',
+};
+
+export const AsyncAction = Type.Object(
+  { ...asyncActionFields, result: AsyncActionResult },
+  {
+    title: 'AsyncAction',
+    example: {
+      ...exampleSummary,
+      result: {
+        message: '2 customer(s) imported successfully, 1 failed.',
+        done_count: 2,
+        failed_count: 1,
+        failed: [{ source_id: 'bob', row: 3, reason: 'Property .email must be a valid email address' }],
+      },
+    },
+  },
+);
 export type AsyncAction = Static<typeof AsyncAction>;
 
 export const AsyncActionIdParams = Type.Object({
@@ -135,6 +169,9 @@ export const AsyncActionList = Type.Object(
     async_actions: Type.Array(AsyncActionSummary, { description: 'Newest first, without results.' }),
     has_more: Type.Boolean(),
   },
-  { title: 'AsyncActionsListResponseBody' },
+  {
+    title: 'AsyncActionsListResponseBody',
+    example: { object: 'list', data_ref: 'async_actions', async_actions: [exampleSummary], has_more: false },
+  },
 );
 export type AsyncActionList = Static<typeof AsyncActionList>;

@@ -81,6 +81,40 @@ export const customerTextFields = Object.keys(textFields) as CustomerTextField[]
 
 export const SourceId = Text('Your identifier of the customer (unique among live customers).');
 
+/** Examples for the OpenAPI document, after Voucherify's reference. */
+const writableExample = {
+  name: 'Bob Smith',
+  email: 'bob.smith@email.com',
+  phone: '+1 933 222 3333',
+  birthdate: '2022-01-01',
+  address: { city: 'New York', country: 'United States', line_1: '123 Main St.', postal_code: '10001', state: 'NY' },
+  metadata: { lang: 'en', test: true },
+};
+export const customerExample = {
+  id: 'cust_CSnYd37MXmrbS19XCrghjBsv',
+  source_id: 'source_123',
+  ...writableExample,
+  summary: {
+    redemptions: {
+      total_redeemed: 0,
+      total_failed: 0,
+      total_succeeded: 0,
+      total_rolled_back: 0,
+      total_rollback_failed: 0,
+      total_rollback_succeeded: 0,
+      gift: { redeemed_amount: 0, amount_to_go: 0 },
+      loyalty_card: { redeemed_points: 0, points_to_go: 0 },
+    },
+    orders: { total_amount: 0, total_count: 0, average_amount: 0, last_order_amount: 0 },
+  },
+  loyalty: { points: 0, referred_customers: 0, campaigns: {} },
+  referrals: { total: 0, campaigns: [] },
+  system_metadata: {},
+  created_at: '2022-08-30T06:32:07.380Z',
+  assets: { cockpit_url: 'http://localhost:3000/cockpit/cust_CSnYd37MXmrbS19XCrghjBsv?token=q1bGmB6kQ0v3ZpJ9yB2Cw3yT5m0cXo8sRrQeZk1n2aA' },
+  object: 'customer',
+};
+
 /** Writable fields as a request sends them: each optional, `null` clears it. */
 const baseInput = {
   ...optionalFields(textFields, true),
@@ -94,7 +128,7 @@ export const CustomerCreateBody = Type.Object(
     source_id: Type.Optional(Nullable(SourceId)),
     ...baseInput,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, example: { source_id: 'source_123', ...writableExample } },
 );
 export type CustomerCreateBody = Static<typeof CustomerCreateBody>;
 
@@ -105,7 +139,7 @@ export const CustomerUpdateBody = Type.Object(
     source_id: Type.Optional(Type.Unknown({ description: 'Ignored: a source_id cannot change after creation.' })),
     ...baseInput,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, example: { phone: '+1 933 222 4444', address: null } },
 );
 export type CustomerUpdateBody = Static<typeof CustomerUpdateBody>;
 
@@ -162,7 +196,7 @@ export const Customer = Type.Object(
     assets: Type.Object({ cockpit_url: Type.String({ description: "URL of the customer's read-only profile page." }) }),
     object: Type.Literal('customer'),
   },
-  { title: 'Customer' },
+  { title: 'Customer', example: customerExample },
 );
 export type Customer = Static<typeof Customer>;
 
@@ -209,6 +243,9 @@ export const CustomerList = Type.Object(
     total: Type.Integer({ minimum: 0, description: 'How many customers match the filters.' }),
     has_more: Type.Boolean(),
   },
-  { title: 'CustomersList' },
+  {
+    title: 'CustomersList',
+    example: { object: 'list', data_ref: 'customers', customers: [customerExample], total: 1, has_more: false },
+  },
 );
 export type CustomerList = Static<typeof CustomerList>;

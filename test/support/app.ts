@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, inject } from 'vitest';
 import supertest from 'supertest';
+import type { Writable } from 'node:stream';
 import { buildApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { copyTemplateDatabase } from './database.js';
+import { loggerOptions } from '../../src/logger.js';
+import { copyTemplateDatabase, type TestDatabaseKind } from './database.js';
 
 export const APP_ID = 'test-app';
 export const APP_SECRET = 'test-secret-5f1c0b7e';
 export const PUBLIC_URL = 'https://customers.example.test';
+export const COCKPIT_SECRET = 'test-cockpit-secret-7d41c2a9e0b35f68';
+
+/** The kind of database this run uses (see test/support/database.ts). */
+export const databaseKind = (): TestDatabaseKind => inject('testDatabase').kind;
 
 /** The headers the official SDK sends with every request, bodiless ones included. */
 export const sdkHeaders = {
@@ -18,6 +24,7 @@ export const sdkHeaders = {
 
 export interface TestApp {
   app: App;
+  /** Where the app's pool connects, for tests that look at the database directly. */
   databaseUrl: string;
   /** supertest against the app, with the SDK's headers already set. */
   api: {
@@ -32,9 +39,9 @@ export interface TestApp {
 
 /**
  * Builds the production app (same buildApp, same config loader) on a fresh copy of the
- * migrated test database, for the test file that calls it.
+ * migrated test database (a server's or the embedded one), for the test file that calls it.
  */
-export function useTestApp(env: Record<string, string> = {}): TestApp {
+export function useTestApp(env: Record<string, string> = {}, { logStream }: { logStream?: Writable } = {}): TestApp {
   let drop: (() => Promise<void>) | undefined;
   const agent = () => supertest(context.app.server);
   const send = (test: supertest.Test, body: unknown) => (body === undefined ? test : test.send(body as object));
@@ -52,17 +59,19 @@ export function useTestApp(env: Record<string, string> = {}): TestApp {
   };
 
   beforeAll(async () => {
-    const database = await copyTemplateDatabase(inject('templateDatabase'));
+    const database = await copyTemplateDatabase(inject('testDatabase'));
     drop = database.drop;
     const config = loadConfig({
-      DATABASE_URL: database.url,
+      ...database.env,
       API_KEYS: `${APP_ID}:${APP_SECRET}`,
       PUBLIC_URL,
+      COCKPIT_SECRET,
       ...env,
     });
-    context.app = await buildApp({ config, logger: false });
-    context.databaseUrl = database.url;
+    // The production logger writing to the stream given, or no logging at all.
+    context.app = await buildApp({ config, logger: logStream ? { ...loggerOptions(config), stream: logStream } : false });
     await context.app.ready();
+    context.databaseUrl = context.app.databaseUrl;
   });
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { PUBLIC_URL } from './app.js';
+import { COCKPIT_SECRET, PUBLIC_URL } from './app.js';
 
 export const ANY_CUSTOMER_ID = expect.stringMatching(/^cust_[A-Za-z0-9]{24}$/);
 export const ANY_TIMESTAMP = expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
@@ -8,6 +8,10 @@ export const ANY_REQUEST_ID = expect.stringMatching(/^v-[0-9a-f]{18}$/);
 
 /** A value no other test uses. */
 export const unique = (prefix: string): string => `${prefix}-${randomBytes(6).toString('hex')}`;
+
+/** The link to a customer's cockpit page: its id signed with the test app's COCKPIT_SECRET (HMAC-SHA256, base64url). */
+export const cockpitUrl = (id: string): string =>
+  `${PUBLIC_URL}/cockpit/${id}?token=${createHmac('sha256', COCKPIT_SECRET).update(id).digest('base64url')}`;
 
 /** The full customer example from Voucherify's reference (create request). */
 export const bobSmith = (sourceId: string) => ({
@@ -61,7 +65,8 @@ export function customerBody(
     created_at: createdAt,
     ...(updatedAt !== undefined && { updated_at: updatedAt }),
     assets: {
-      cockpit_url: typeof id === 'string' ? `${PUBLIC_URL}/cockpit/${id}` : expect.stringMatching(`^${PUBLIC_URL}/cockpit/cust_`),
+      cockpit_url:
+        typeof id === 'string' ? cockpitUrl(id) : expect.stringMatching(`^${PUBLIC_URL}/cockpit/cust_\\w+\\?token=[\\w-]{43}$`),
     },
     object: 'customer',
   };

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 /** OpenAPI 3.0's `nullable: true` as plain JSON Schema, so ajv can check Voucherify's documents. */
-function withNullAllowed(node: unknown): unknown {
+export function withNullAllowed(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(withNullAllowed);
   if (node === null || typeof node !== 'object') return node;
   const { nullable, example: _example, examples: _examples, ...rest } = node as Record<string, unknown>;

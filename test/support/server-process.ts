@@ -1,45 +1,83 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { APP_ID, APP_SECRET } from './app.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface ServerProcess {
+  /** http://127.0.0.1:port once the server listens. */
   base: string;
   process: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves, once its output is closed, with the exit code (or the signal that ended it) and when (performance.now()). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface StartOptions {
+  /** `source`: src/server.ts through tsx; `built`: dist/server.js, as the image and `npm start` run it (build first). */
+  entry?: 'source' | 'built';
+  timeoutMs?: number;
+}
+
 /**
- * The service as its own process (src/server.ts through tsx), the way it runs in production,
- * on a free port. Resolves once it answers HTTP.
+ * The service as its own process, the way it runs in production, on a free port, with only
+ * the environment given (and the test app's credentials). Resolves once it listens.
  */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+export async function startServerProcess(
+  env: Record<string, string>,
+  { entry = 'source', timeoutMs = 60_000 }: StartOptions = {},
+): Promise<ServerProcess> {
+  const args = entry === 'built' ? ['dist/server.js'] : ['--import', 'tsx', 'src/server.ts'];
+  const child = spawn(process.execPath, args, {
     cwd: projectRoot,
-    env: { ...process.env, API_KEYS: `${APP_ID}:${APP_SECRET}`, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      API_KEYS: `${APP_ID}:${APP_SECRET}`,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stderr.on('data', (chunk) => (output += chunk));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // 'close' rather than 'exit': the last words of a crash are read before it is reported.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, at: performance.now() })),
+  );
   const base = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the server did not listen within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    const check = () => {
       const listening = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (listening) resolve(listening[1]!);
+      if (listening) {
+        clearTimeout(timer);
+        resolve(listening[1]!);
+      }
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${signal ?? code}) before listening:\n${output}`));
     });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${output}`)));
   });
   return {
     base,
     process: child,
+    output: () => output,
+    exited,
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill(signal);
-      const [code] = await once(child, 'exit');
-      return code as number | null;
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return (await exited).code;
     },
   };
 }

@@ -1,0 +1,89 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Customer } from '../schemas/customer.js';
+
+/** The token of a customer's cockpit link: HMAC-SHA256 of the customer id, base64url. */
+export const cockpitToken = (secret: string, customerId: string): string =>
+  createHmac('sha256', secret).update(customerId).digest('base64url');
+
+/** Whether `token` is the one this service signs for `customerId`, compared in constant time. */
+export function isCockpitToken(secret: string, customerId: string, token: string): boolean {
+  const expected = Buffer.from(cockpitToken(secret, customerId));
+  const given = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const htmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text made safe for HTML content and quoted attribute values. */
+export const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (character) => htmlEscapes[character]!);
+
+const STYLE = `
+  body { font: 15px/1.5 system-ui, sans-serif; margin: 2rem auto; max-width: 46rem; padding: 0 1rem; color: #1d2433; }
+  h1 { font-size: 1.5rem; margin-bottom: .25rem; }
+  .id { color: #5c6370; font-family: ui-monospace, monospace; margin-top: 0; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: .4rem 1.5rem; }
+  dt { color: #5c6370; }
+  dd { margin: 0; overflow-wrap: anywhere; }
+  pre { background: #f3f4f6; padding: .75rem; border-radius: 4px; overflow: auto; margin: 0; }
+`;
+
+function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+${body}
+</body>
+</html>
+`;
+}
+
+const row = (label: string, value: string | undefined): string =>
+  value === undefined ? '' : `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`;
+
+/** The read-only profile page of one customer; every value escaped. */
+export function cockpitPage(customer: Customer): string {
+  const { address } = customer;
+  const addressText = address
+    ? [address.line_1, address.line_2, address.postal_code, address.city, address.state, address.country]
+        .filter((part) => part !== undefined)
+        .join(', ')
+    : undefined;
+  const metadata = Object.keys(customer.metadata).length > 0 ? JSON.stringify(customer.metadata, null, 2) : undefined;
+  const title = customer.name ?? customer.source_id ?? customer.id;
+  return page(
+    title,
+    `<h1>${escapeHtml(title)}</h1>
+<p class="id">${escapeHtml(customer.id)}</p>
+<dl>
+${[
+  row('Source id', customer.source_id),
+  row('Name', customer.name),
+  row('Email', customer.email),
+  row('Phone', customer.phone),
+  row('Birthdate', customer.birthdate),
+  row('Description', customer.description),
+  row('Address', addressText),
+  row('Created', customer.created_at),
+  row('Updated', customer.updated_at),
+]
+  .filter(Boolean)
+  .join('\n')}
+${metadata === undefined ? '' : `<dt>Metadata</dt><dd><pre>${escapeHtml(metadata)}</pre></dd>`}
+</dl>`,
+  );
+}
+
+/** What a forged, foreign or stale link shows: nothing about whether the customer exists. */
+export const cockpitNotFoundPage = (): string =>
+  page('Not found', '<h1>Not found</h1>\n<p>This link does not lead to a customer profile.</p>');
+
+/** What an unexpected failure shows, with the request id to quote. */
+export const cockpitErrorPage = (requestId: string): string =>
+  page('Something went wrong', `<h1>Something went wrong</h1>\n<p>Request id: ${escapeHtml(requestId)}</p>`);

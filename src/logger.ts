@@ -1,0 +1,46 @@
+import type { FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { Config } from './config.js';
+
+type LoggerOptions = Exclude<NonNullable<FastifyServerOptions['logger']>, boolean>;
+
+/** Headers that carry credentials, wherever a log line might include them. */
+const secretHeaders = ['x-app-token', 'authorization', 'cookie', 'set-cookie'];
+const REDACTED = '[redacted]';
+
+/** Query parameters that carry credentials: the cockpit link's token. */
+const secretQueryParameter = /([?&]token=)[^&#]*/gi;
+
+export const redactUrl = (url: string): string => url.replace(secretQueryParameter, `$1${REDACTED}`);
+
+const isFastifyRequest = (value: FastifyRequest | Record<string, unknown>): value is FastifyRequest =>
+  typeof value.url === 'string' && 'raw' in value && 'routeOptions' in value;
+
+/**
+ * pino's options for the service: JSON lines (readable ones when asked, e.g. in a terminal),
+ * each request's lines labelled with its `request_id` by Fastify, secrets never written.
+ */
+export function loggerOptions(config: Pick<Config, 'logLevel' | 'prettyLogs'>): LoggerOptions {
+  return {
+    level: config.logLevel,
+    redact: {
+      paths: secretHeaders.flatMap((header) => [`req.headers["${header}"]`, `headers["${header}"]`, `res.headers["${header}"]`]),
+      censor: REDACTED,
+    },
+    serializers: {
+      // Fastify's requests; anything else logged as `req` is left to the redaction paths.
+      req: (request: FastifyRequest | Record<string, unknown>) =>
+        isFastifyRequest(request)
+          ? {
+              method: request.method,
+              url: redactUrl(request.url),
+              host: request.host,
+              remoteAddress: request.ip,
+              appId: request.headers['x-app-id'],
+            }
+          : request,
+    },
+    ...(config.prettyLogs && {
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard', ignore: 'pid,hostname' } },
+    }),
+  };
+}

@@ -1,0 +1,114 @@
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { PUBLIC_URL, useTestApp } from './support/app.js';
+import { chromiumMissing, openBrowser } from './support/browser.js';
+import { cockpitUrl, unique } from './support/customers.js';
+
+const test = useTestApp();
+
+/** The path and query of a cockpit link, to request from the app under test. */
+const pathOf = (url: string): string => url.slice(PUBLIC_URL.length);
+
+const create = async (body: Record<string, unknown>) =>
+  (await test.api.post('/v1/customers', body).expect(200)).body as { id: string; assets: { cockpit_url: string } };
+
+const notFoundPage = async (path: string) => {
+  const response = await test.raw().get(path).expect(404).expect('content-type', 'text/html; charset=utf-8');
+  expect(response.text).toContain('<h1>Not found</h1>');
+  expect(response.text).not.toContain('cust_');
+  return response;
+};
+
+describe('assets.cockpit_url', () => {
+  it('is PUBLIC_URL/cockpit/{id} with the id signed by COCKPIT_SECRET', async () => {
+    const customer = await create({ name: 'Signed' });
+    expect(customer.assets.cockpit_url).toBe(cockpitUrl(customer.id));
+    expect(customer.assets.cockpit_url).toMatch(/^https:\/\/customers\.example\.test\/cockpit\/cust_\w{24}\?token=[\w-]{43}$/);
+  });
+});
+
+describe('GET /cockpit/:customerId', () => {
+  it("serves the customer's profile as a read-only HTML page", async () => {
+    const customer = await create({
+      source_id: unique('cockpit'),
+      name: 'Ada Lovelace',
+      email: 'ada@example.com',
+      address: { city: 'London', country: 'UK' },
+      metadata: { tier: 'gold' },
+    });
+    const response = await test.raw().get(pathOf(customer.assets.cockpit_url)).expect(200);
+    expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers['content-security-policy']).toBe(
+      "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
+    expect(response.headers['referrer-policy']).toBe('no-referrer');
+    expect(response.text).toContain('<title>Ada Lovelace</title>');
+    expect(response.text).toContain(`<p class="id">${customer.id}</p>`);
+    expect(response.text).toContain('<dt>Email</dt><dd>ada@example.com</dd>');
+    expect(response.text).toContain('<dt>Address</dt><dd>London, UK</dd>');
+    expect(response.text).toContain('&quot;tier&quot;: &quot;gold&quot;');
+    expect(response.text).not.toMatch(/<script|<form|<input/);
+  });
+
+  it('escapes every value', async () => {
+    const attack = `<script>alert(1)</script><img src=x onerror="alert('x')">&amp;`;
+    const customer = await create({ name: attack, description: attack, metadata: { [attack.slice(0, 90)]: attack } });
+    const response = await test.raw().get(pathOf(customer.assets.cockpit_url)).expect(200);
+    expect(response.text).not.toContain('<script>');
+    expect(response.text).not.toContain('<img');
+    expect(response.text).toContain(
+      '&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;amp;',
+    );
+  });
+
+  it('answers the same 404 page to a forged token, a missing one, and another customer\'s', async () => {
+    const mine = await create({ name: 'Mine' });
+    const theirs = await create({ name: 'Theirs' });
+    const theirToken = new URL(theirs.assets.cockpit_url).searchParams.get('token')!;
+    await notFoundPage(`/cockpit/${mine.id}?token=${theirToken}`);
+    await notFoundPage(`/cockpit/${mine.id}?token=${'A'.repeat(43)}`);
+    await notFoundPage(`/cockpit/${mine.id}?token=`);
+    await notFoundPage(`/cockpit/${mine.id}`);
+    await notFoundPage(`/cockpit/${mine.id}?token=${'A'.repeat(500)}`);
+  });
+
+  it('answers 404 for a deleted customer, even with its genuine link', async () => {
+    const customer = await create({ source_id: unique('gone') });
+    await test.api.delete(`/v1/customers/${customer.id}`).expect(204);
+    await notFoundPage(pathOf(customer.assets.cockpit_url));
+  });
+
+  it('does not find a customer by source_id, even with a token signed for that text', async () => {
+    const sourceId = unique('by-source');
+    await create({ source_id: sourceId });
+    await notFoundPage(pathOf(cockpitUrl(sourceId)));
+  });
+});
+
+describe.skipIf(chromiumMissing)('the cockpit page in a browser', () => {
+  it('shows the profile, runs nothing injected, and shows a not-found page for a forged link', async () => {
+    await test.app.listen({ host: '127.0.0.1', port: 0 });
+    const origin = `http://127.0.0.1:${(test.app.server.address() as AddressInfo).port}`;
+    const injected = `<img src=x onerror="document.title='pwned'">`;
+    const customer = await create({ name: 'Grace Hopper', email: 'grace@example.com', description: injected });
+    const browser = await openBrowser(origin);
+    try {
+      await browser.page.goto(`${origin}${pathOf(customer.assets.cockpit_url)}`);
+      expect(await browser.page.title()).toBe('Grace Hopper');
+      expect(await browser.page.locator('h1').textContent()).toBe('Grace Hopper');
+      expect(await browser.page.locator('dd', { hasText: 'grace@example.com' }).count()).toBe(1);
+      expect(await browser.page.locator('dd', { hasText: injected }).count()).toBe(1);
+      expect(await browser.page.locator('img').count()).toBe(0);
+      expect(browser.errors).toEqual([]);
+
+      const forged = await browser.page.goto(`${origin}/cockpit/${customer.id}?token=${'B'.repeat(43)}`);
+      expect(forged?.status()).toBe(404);
+      expect(await browser.page.locator('h1').textContent()).toBe('Not found');
+      expect(browser.outsideRequests).toEqual([]);
+      expect(browser.errors).toEqual(['Failed to load resource: the server responded with a status of 404 (Not Found)']);
+    } finally {
+      await browser.close();
+    }
+  });
+});

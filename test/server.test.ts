@@ -1,0 +1,158 @@
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { APP_ID, APP_SECRET } from './support/app.js';
+import { copyTemplateDatabase } from './support/database.js';
+import { startServerProcess, type ServerProcess } from './support/server-process.js';
+
+const credentials = { COCKPIT_SECRET: 'server-test-cockpit-secret-0123456789' };
+const headers = { 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET, 'Content-Type': 'application/json' };
+
+// The tests run what `npm run build` produces, as the image and `npm start` do.
+beforeAll(async () => {
+  await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.build.json']);
+}, 120_000);
+
+interface Outcome {
+  sentAt: number;
+  doneAt: number;
+  status?: number;
+  error?: string;
+}
+
+/** One request on `agent`; `sentAt` is when its last byte was handed to the socket. */
+function send(agent: http.Agent, origin: string, method: string, path: string, body?: unknown): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let sentAt = Number.NaN;
+    const request = http.request(`${origin}${path}`, { method, headers, agent }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ sentAt, doneAt: performance.now(), status: response.statusCode }));
+      response.on('error', (error) => resolve({ sentAt, doneAt: performance.now(), error: error.message }));
+    });
+    request.on('finish', () => (sentAt = performance.now()));
+    request.on('error', (error) => resolve({ sentAt, doneAt: performance.now(), error: error.message }));
+    request.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+describe('graceful shutdown', () => {
+  let database: { env: Record<string, string>; drop: () => Promise<void> };
+  let server: ServerProcess | undefined;
+  beforeAll(async () => {
+    database = await copyTemplateDatabase(inject('testDatabase'));
+  });
+  afterAll(async () => {
+    server?.process.kill('SIGKILL');
+    await database.drop();
+  });
+
+  it('on SIGTERM under load, finishes every request sent before the signal and exits 0 within 10 s', async () => {
+    // A generous wait for a pooled connection: this test is about shutting down, not pool bounds.
+    server = await startServerProcess(
+      { ...database.env, ...credentials, RATE_LIMIT_PER_MINUTE: '0', DATABASE_CONNECT_TIMEOUT_MS: '10000' },
+      { entry: 'built' },
+    );
+    const { base: origin } = server;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    for (let index = 0; index < 50; index++) {
+      expect((await send(agent, origin, 'POST', '/v1/customers', { name: `Seed ${index}` })).status).toBe(200);
+    }
+
+    const outcomes: Outcome[] = [];
+    let signalAt = Number.POSITIVE_INFINITY;
+    const worker = async (index: number) => {
+      // Until the server is gone, or 2 s after the signal: reads and writes, mixed.
+      for (let round = 0; performance.now() < signalAt + 2000; round++) {
+        const outcome =
+          (index + round) % 3 === 0
+            ? await send(agent, origin, 'POST', '/v1/customers', { name: `Load ${index}-${round}` })
+            : await send(agent, origin, 'GET', '/v1/customers?limit=100');
+        outcomes.push(outcome);
+        if (outcome.error) return;
+      }
+    };
+    const workers = Array.from({ length: 16 }, (_, index) => worker(index));
+    await new Promise((resolve) => setTimeout(resolve, 750));
+    signalAt = performance.now();
+    server.process.kill('SIGTERM');
+    await Promise.all(workers);
+    const { code, at } = await server.exited;
+    agent.destroy();
+
+    const beforeSignal = outcomes.filter((outcome) => outcome.sentAt < signalAt);
+    const inFlightAtSignal = beforeSignal.filter((outcome) => outcome.doneAt > signalAt);
+    expect(beforeSignal.length).toBeGreaterThan(20);
+    expect(inFlightAtSignal.length).toBeGreaterThan(0);
+    expect(beforeSignal.filter((outcome) => outcome.status !== 200)).toEqual([]);
+    expect(code).toBe(0);
+    expect(at - signalAt).toBeLessThan(10_000);
+    expect(server.output()).toContain('shutting down: finishing requests in flight');
+    console.log(
+      `shutdown: ${beforeSignal.length} requests sent before SIGTERM (${inFlightAtSignal.length} in flight) all 200; ` +
+        `${outcomes.length - beforeSignal.length} after it; exit ${code} after ${Math.round(at - signalAt)} ms`,
+    );
+  });
+});
+
+describe('npm start without DATABASE_URL', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cs-data-'));
+  });
+  afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+  it('runs on the embedded database in DATA_DIR, migrated, and keeps its data across restarts', async () => {
+    const env = { ...credentials, DATA_DIR: dataDir };
+    const first = await startServerProcess(env, { entry: 'built', timeoutMs: 90_000 });
+    expect(first.output()).toContain('using the embedded database (PGlite)');
+    expect(first.output()).toContain('applied database migrations');
+    const ready = await fetch(`${first.base}/health/ready`);
+    expect(ready.status).toBe(200);
+    const created = await fetch(`${first.base}/v1/customers`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ source_id: 'kept', name: 'Kept across restarts' }),
+    });
+    expect(created.status).toBe(200);
+    const customer = await created.json();
+
+    // A second service on the same data directory would corrupt it: it is refused.
+    const second = await startServerProcess(env, { entry: 'built' }).catch((error: Error) => error);
+    expect(second).toBeInstanceOf(Error);
+    expect((second as Error).message).toContain(`The data directory ${dataDir} is in use by another running service`);
+
+    expect(await first.stop()).toBe(0);
+
+    const restarted = await startServerProcess(env, { entry: 'built' });
+    try {
+      expect(restarted.output()).not.toContain('applied database migrations');
+      const read = await fetch(`${restarted.base}/v1/customers/kept`, { headers });
+      expect(read.status).toBe(200);
+      expect(await read.json()).toEqual(customer);
+    } finally {
+      expect(await restarted.stop()).toBe(0);
+    }
+  }, 180_000);
+});
+
+describe('logs in a terminal', () => {
+  it('are readable lines rather than JSON with LOG_FORMAT=pretty', async () => {
+    const database = await copyTemplateDatabase(inject('testDatabase'));
+    const server = await startServerProcess({ ...database.env, ...credentials, LOG_FORMAT: 'pretty' }, { entry: 'built' });
+    try {
+      await fetch(`${server.base}/health/live`);
+      expect(await server.stop()).toBe(0);
+      const lines = server.output().split('\n').filter((line) => line.trim() !== '');
+      expect(lines.some((line) => /INFO.*Server listening at http:\/\/127\.0\.0\.1:\d+/.test(line))).toBe(true);
+      expect(lines.some((line) => /INFO.*request completed/.test(line))).toBe(true);
+      expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
+    } finally {
+      server.process.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+});
