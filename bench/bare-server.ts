@@ -39,3 +39,9 @@ app.put<{ Params: { key: string }; Body: Body }>('/v1/customers/:key', async (re
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
 console.log(`bare server listening at http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    app.close().then(() => pool.end()).then(() => process.exit(0));
+  });
+}

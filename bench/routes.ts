@@ -227,7 +227,18 @@ async function pgbenchScript(url: string, scenario: Scenario, cursor: string, di
 async function startServer(command: string[], url: string, extraEnv: Record<string, string> = {}): Promise<{ base: string; child: ChildProcess }> {
   const child = spawn(process.execPath, command, {
     cwd: root,
-    env: { ...env, DATABASE_URL: url, HOST: '127.0.0.1', PORT: '0', API_KEYS: `${AUTH.appId}:${AUTH.secret}`, NODE_ENV: 'production', ...extraEnv },
+    env: {
+      ...env,
+      DATABASE_URL: url,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      API_KEYS: `${AUTH.appId}:${AUTH.secret}`,
+      COCKPIT_SECRET: 'bench-cockpit-secret-0123456789abcdef',
+      // The limiter runs on every request, as in production, but never refuses one here.
+      RATE_LIMIT_PER_MINUTE: '1000000000',
+      NODE_ENV: 'production',
+      ...extraEnv,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const base = await new Promise<string>((resolve, reject) => {

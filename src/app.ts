@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
 import { newRequestId } from './ids.js';
 import { loggerOptions } from './logger.js';
+import accessLog from './plugins/access-log.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
 import docs from './plugins/docs.js';
@@ -33,7 +34,7 @@ export async function buildApp({ config, logger }: AppOptions) {
   const app = Fastify({
     logger: logger ?? loggerOptions(config),
     genReqId: newRequestId,
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     // A source_id of 255 characters, each percent-encoded as up to 12 characters, still routes.
     routerOptions: { maxParamLength: 255 * 12 },
@@ -46,10 +47,12 @@ export async function buildApp({ config, logger }: AppOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema));
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 
+  await app.register(accessLog);
   await app.register(errors);
   await app.register(input);
   await app.register(securityHeaders);

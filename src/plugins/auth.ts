@@ -19,13 +19,13 @@ export default fp<AuthOptions>(
     const secrets = new Map(apiKeys.map(({ appId, secret }) => [appId, digest(secret)]));
     const unknownApp = digest('');
 
-    app.addHook('onRequest', async (request) => {
+    app.addHook('onRequest', (request, _reply, done) => {
       const appId = request.headers['x-app-id'];
       const token = request.headers['x-app-token'];
-      if (typeof appId !== 'string' || typeof token !== 'string') throw new ApiError(401);
+      if (typeof appId !== 'string' || typeof token !== 'string') return done(new ApiError(401));
       const expected = secrets.get(appId);
       const matches = timingSafeEqual(digest(token), expected ?? unknownApp);
-      if (!expected || !matches) throw new ApiError(401);
+      done(expected && matches ? undefined : new ApiError(401));
     });
   },
   { name: 'auth' },

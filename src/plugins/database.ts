@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin';
 import pg from 'pg';
 import type { DatabaseConfig, DatabasePoolConfig } from '../config.js';
-import { startEmbeddedPostgres } from '../embedded-postgres.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -36,7 +35,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 export default fp<DatabaseOptions>(
   async (app, { database, pool: settings }) => {
-    const embedded = database.kind === 'embedded' ? await startEmbeddedPostgres(database.dataDir) : undefined;
+    // Loaded only when used: PGlite costs a server on PostgreSQL some 7 MiB of memory for nothing.
+    const embedded =
+      database.kind === 'embedded'
+        ? await (await import('../embedded-postgres.js')).startEmbeddedPostgres(database.dataDir)
+        : undefined;
     if (database.kind === 'embedded') app.log.info({ dataDir: database.dataDir }, 'using the embedded database (PGlite)');
     const connectionString = database.kind === 'embedded' ? embedded!.url : database.url;
     const pool = new pg.Pool({

@@ -20,8 +20,8 @@ function rejectUnstorable(key: string, value: unknown): unknown {
  */
 export default fp(
   async (app) => {
-    app.addHook('onRequest', async (request) => {
-      if (/%00/.test(request.url)) throw new ApiError(400, { details: `The URL ${UNSTORABLE}` });
+    app.addHook('onRequest', (request, _reply, done) => {
+      done(request.url.includes('%00') ? new ApiError(400, { details: `The URL ${UNSTORABLE}` }) : undefined);
     });
 
     app.removeAllContentTypeParsers();

@@ -46,7 +46,7 @@ export default fp(
     poolGauge('db_pool_waiting_requests', 'Queries waiting for a free connection.', () => pool.waitingCount);
     poolGauge('db_pool_max_connections', 'Most connections the pool opens.', () => pool.options.max ?? 10);
 
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       const labels = {
         method: request.method,
         route: request.routeOptions.url ?? UNMATCHED,
@@ -54,6 +54,7 @@ export default fp(
       };
       requests.inc(labels);
       latency.observe(labels, reply.elapsedTime / 1000);
+      done();
     });
 
     app.decorate('metrics', register);
