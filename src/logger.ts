@@ -17,6 +17,18 @@ const isFastifyRequest = (value: FastifyRequest | Record<string, unknown>): valu
   typeof value.url === 'string' && 'raw' in value && 'routeOptions' in value;
 
 /**
+ * Stdout written in blocks of up to 4 KiB rather than a system call for each line (lighter than
+ * a transport's worker thread too). A quiet service still writes its lines within a second, and
+ * pino flushes what is left when the process exits.
+ */
+function bufferedStdout() {
+  const stream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // With a callback, flushing a stream that shutdown already closed is not an error.
+  setInterval(() => stream.flush(() => undefined), 1000).unref();
+  return stream;
+}
+
+/**
  * pino's options for the service: JSON lines (readable ones when asked, e.g. in a terminal),
  * each request's lines labelled with its `request_id` by Fastify, secrets never written.
  */
@@ -42,8 +54,6 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'prettyLogs'>): 
     },
     ...(config.prettyLogs
       ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard', ignore: 'pid,hostname' } } }
-      : // Buffered asynchronous writes to stdout rather than a system call for each line (and
-        // lighter than a transport's worker thread); pino flushes the buffer when the process exits.
-        { stream: pino.destination({ dest: 1, sync: false }) }),
+      : { stream: bufferedStdout() }),
   };
 }
