@@ -83,23 +83,34 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
 }
 
 export function createBulkWriter(store: CustomerStore) {
-  /** Creates each missing customer and updates each existing one, by source_id. */
-  async function upsertRun(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, outcome: BatchOutcome) {
+  /**
+   * Creates each missing customer and updates each existing one, by source_id. A write that
+   * finds its customer the other way round costs a wasted probe, so `expectExisting` (from the
+   * job's previous batch) picks which statement goes first.
+   */
+  async function upsertRun(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, expectExisting: boolean, outcome: BatchOutcome) {
     let pending: BatchWrite[] = run.map(({ row, sourceId, changes }) => ({ row, id: newCustomerId(), sourceId, changes }));
+    const update = async (writes: BatchWrite[]) => {
+      const updated = await store.updateMatching(tx, writes.filter((write) => write.sourceId !== null), 'source_id', stamp);
+      for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
+      const updatedRows = new Set(updated.map((customer) => customer.row));
+      return writes.filter((write) => !updatedRows.has(write.row));
+    };
+    const insert = async (writes: BatchWrite[]) => {
+      const rowOfId = new Map(writes.map((write) => [write.id, write.row]));
+      const created = await store.insertMissing(tx, writes, stamp);
+      for (const customer of created) outcome.written.push({ row: rowOfId.get(customer.id)!, customer, created: true });
+      const createdIds = new Set(created.map((customer) => customer.id));
+      return writes.filter((write) => !createdIds.has(write.id));
+    };
     for (let round = 1; pending.length > 0; round += 1) {
       if (round > MAX_ROUNDS) {
         outcome.failed.push(...pending.map(({ row, sourceId }) => ({ row, sourceId, reason: CHANGED_CONCURRENTLY })));
         return;
       }
-      const rowOfId = new Map(pending.map((write) => [write.id, write.row]));
-      const created = await store.insertMissing(tx, pending, stamp);
-      for (const customer of created) outcome.written.push({ row: rowOfId.get(customer.id)!, customer, created: true });
-      const createdIds = new Set(created.map((customer) => customer.id));
-      const existing = pending.filter((write) => !createdIds.has(write.id));
-      const updated = await store.updateMatching(tx, existing, 'source_id', stamp);
-      for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
-      const updatedRows = new Set(updated.map((customer) => customer.row));
-      pending = existing.filter((write) => !updatedRows.has(write.row));
+      // What the second statement leaves was created or deleted meanwhile by another request:
+      // it goes round again.
+      pending = expectExisting ? await insert(await update(pending)) : await update(await insert(pending));
     }
   }
 
@@ -119,11 +130,11 @@ export function createBulkWriter(store: CustomerStore) {
      * The writes of a bulk update or import, in input order: an `id` updates that customer
      * (as POST /customers with an id), a source_id updates its live customer or creates one.
      */
-    async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: BatchStamp): Promise<BatchOutcome> {
+    async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: BatchStamp, expectExisting = false): Promise<BatchOutcome> {
       const outcome: BatchOutcome = { written: [], failed: [] };
       for (const run of statementRuns(writes)) {
         if (run[0]!.id !== undefined) await updateRunById(tx, run, stamp, outcome);
-        else await upsertRun(tx, run, stamp, outcome);
+        else await upsertRun(tx, run, stamp, expectExisting, outcome);
       }
       return inInputOrder(outcome);
     },

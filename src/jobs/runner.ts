@@ -41,7 +41,7 @@ const timestamp = () => new Date().toISOString();
 
 export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker }: RunnerOptions) {
   /** One transaction, tried again after a deadlock or a serialization failure. */
-  async function transaction(work: Parameters<typeof withTransaction<void>>[1]): Promise<void> {
+  async function transaction<T>(work: Parameters<typeof withTransaction<T>>[1]): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await withTransaction(db, work);
@@ -54,10 +54,11 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
 
   /**
    * Applies a batch and records its progress in one transaction, so the action's counts and
-   * position always describe exactly the rows applied.
+   * position always describe exactly the rows applied. Answers whether the batch found most of
+   * its customers already there, which the next batch of the job expects in turn.
    */
-  async function commit(action: AsyncActionRow, token: string, batch: PreparedBatch): Promise<void> {
-    await transaction(async (tx) => {
+  async function commit(action: AsyncActionRow, token: string, batch: PreparedBatch, expectExisting: boolean): Promise<boolean> {
+    return transaction(async (tx) => {
       const now = timestamp();
       // Every customer written records its activity event in the same statement, grouped under
       // the request that queued the action.
@@ -65,10 +66,12 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
       const outcome =
         action.type === 'CUSTOMERS.METADATA_UPDATE'
           ? await writer.mergeMetadata(tx, batch.targets, action.params.metadata ?? {}, stamp)
-          : await writer.upsert(tx, batch.writes, stamp);
+          : await writer.upsert(tx, batch.writes, stamp, expectExisting);
       const failed = [...batch.failed, ...outcome.failed].sort((a, b) => a.row - b.row);
       const progress = { position: batch.position, inputRead: batch.inputRead, done: outcome.written.length, failed };
       if (!(await actions.commitBatch(tx, action.id, token, progress, now))) throw new TakenOver();
+      const updated = outcome.written.filter((write) => !write.created).length;
+      return updated * 2 > outcome.written.length;
     });
   }
 
@@ -91,6 +94,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
       try {
         let next = batches.next();
         next.catch(() => undefined);
+        let expectExisting = false;
         // A slice applies at least one batch, however short it is: every job moves the action on.
         for (let committed = 0; ; committed += 1) {
           if (stop.aborted || (committed > 0 && Date.now() >= sliceEnd)) {
@@ -106,7 +110,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
           // The next batch is read and checked while this one is written.
           next = batches.next();
           next.catch(() => undefined);
-          await commit(action, token, batch);
+          expectExisting = await commit(action, token, batch, expectExisting);
         }
         await transaction(async (tx) => {
           if (!(await actions.finish(tx, action.id, token, timestamp()))) throw new TakenOver();
