@@ -395,9 +395,9 @@ function report(large: Measured[], small: Measured[]): string {
   return lines.join('\n');
 }
 
-for (const tool of ['wrk', 'pgbench', 'psql']) {
+for (const tool of ['wrk', 'pgbench', 'psql'] as const) {
   await run('which', [tool]).catch(() => {
-    throw new Error(`${tool} is needed: apt-get install -y ${tool === 'wrk' ? 'wrk' : 'postgresql-client'}`);
+    throw new Error(`${tool} is needed: apt-get install -y ${{ wrk: 'wrk', pgbench: 'postgresql (Debian ships pgbench with the server)', psql: 'postgresql-client' }[tool]}`);
   });
 }
 const all = scenarios(LARGE).map((scenario) => scenario.name);
