@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
 import { finishedAction } from './support/async-actions.js';
 import { unique } from './support/customers.js';
@@ -7,11 +6,6 @@ import { unique } from './support/customers.js';
 // No retries: a batch that cannot commit ends its action FAILED at once.
 const test = useTestApp({ JOB_RETRIES: '0' });
 const { api } = test;
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 type Activity = { id: string; type: string; created_at: string; group_id: string; data: { customer: Record<string, unknown> } };
 
@@ -82,16 +76,16 @@ describe('activity of bulk updates, metadata updates and imports', () => {
 
   it('writes no event for a batch that does not commit', async () => {
     const sourceId = unique('refused');
-    await db.query(`ALTER TABLE customer_events ADD CONSTRAINT refuse_bulk CHECK (data -> 'customer' ->> 'name' <> 'Refused in bulk') NOT VALID`);
+    await test.db.query(`ALTER TABLE customer_events ADD CONSTRAINT refuse_bulk CHECK (data -> 'customer' ->> 'name' <> 'Refused in bulk') NOT VALID`);
     try {
       const accepted = await api.post('/v1/customers/bulk/async', [{ source_id: sourceId, name: 'Refused in bulk' }]).expect(202);
       const action = await finishedAction(api, accepted.body.async_action_id);
       expect(action.status).toBe('FAILED');
     } finally {
-      await db.query('ALTER TABLE customer_events DROP CONSTRAINT refuse_bulk');
+      await test.db.query('ALTER TABLE customer_events DROP CONSTRAINT refuse_bulk');
     }
     await api.get(`/v1/customers/${sourceId}`).expect(404);
-    const { rows } = await db.query('SELECT count(*)::int AS count FROM customers WHERE source_id = $1', [sourceId]);
+    const { rows } = await test.db.query('SELECT count(*)::int AS count FROM customers WHERE source_id = $1', [sourceId]);
     expect(rows).toEqual([{ count: 0 }]);
   });
 
@@ -106,14 +100,14 @@ describe('activity of bulk updates, metadata updates and imports', () => {
     const customer = (await api.get(`/v1/customers/${sourceId}`).expect(200)).body;
     await api.post(`/v1/customers/${sourceId}/permanent-deletion`).expect(200);
 
-    const { rows: tables } = await db.query<{ name: string }>(
+    const { rows: tables } = await test.db.query<{ name: string }>(
       `SELECT format('%I.%I', table_schema, table_name) AS name FROM information_schema.tables
        WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
     );
     expect(tables.map((table) => table.name)).toContain('pgboss.job');
     for (const value of [customer.id, sourceId, email]) {
       for (const { name } of tables) {
-        const { rows } = await db.query(`SELECT t::text AS row FROM ${name} AS t WHERE strpos(t::text, $1) > 0`, [value]);
+        const { rows } = await test.db.query(`SELECT t::text AS row FROM ${name} AS t WHERE strpos(t::text, $1) > 0`, [value]);
         expect(rows, `${value} in ${name}`).toEqual([]);
       }
     }

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { ANY_REQUEST_ID, customerNotFound, errorBody, invalidPayload, invalidQuery, unique } from './support/customers.js';
 import { executedPlan, recordingStore } from './support/plans.js';
@@ -8,11 +7,6 @@ import { expectReferenceSchema } from './support/reference.js';
 
 const test = useTestApp();
 const { api } = test;
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 type Activity = { id: string; type: string; created_at: string; group_id: string; data: { customer: Record<string, unknown> } };
 type ActivityPage = { data: Activity[]; has_more: boolean; more_starting_after?: string };
@@ -36,7 +30,7 @@ const eventOf = (type: string, customer: Record<string, unknown>, response: { he
 
 /** Writes events for a customer straight into the table, all at one millisecond unless told. */
 async function seedEvents(customerId: string, count: number, at = '2020-01-01T00:00:00.000Z') {
-  await db.query(
+  await test.db.query(
     `INSERT INTO customer_events (id, customer_id, type, data, group_id, created_at)
      SELECT 'evcus_' || $4 || lpad(to_hex(n), 12, '0'), $1, 'customer.updated', jsonb_build_object('customer', to_jsonb(c)),
             'v-seed', $2::timestamptz
@@ -163,15 +157,15 @@ describe('GET /v1/customers/:customerId/activity', () => {
   it('keeps paging cheap at 100,000 events: the deep page is an index range, no sort', async () => {
     const created = (await api.post('/v1/customers', {}).expect(200)).body;
     const tag = randomBytes(3).toString('hex');
-    await db.query(
+    await test.db.query(
       `INSERT INTO customer_events (id, customer_id, type, data, group_id, created_at)
        SELECT 'evcus_' || $2 || lpad(to_hex(n), 12, '0'), $1, 'customer.updated', '{"customer":{}}', 'v-seed',
               timestamptz '2019-01-01' + n * interval '1 second'
        FROM generate_series(1, 100000) AS n`,
       [created.id, tag],
     );
-    await db.query('ANALYZE customer_events');
-    const { store, statements } = recordingStore(db);
+    await test.db.query('ANALYZE customer_events');
+    const { store, statements } = recordingStore(test.db);
     const middle = `evcus_${tag}${(50000).toString(16).padStart(12, '0')}`;
     const page = await store.listEvents({
       customerId: created.id,
@@ -180,7 +174,7 @@ describe('GET /v1/customers/:customerId/activity', () => {
       after: { createdAt: (await store.eventTime(created.id, middle))!, id: middle },
     });
     expect(page.events).toHaveLength(100);
-    const plan = await executedPlan(db, statements.at(-1)!);
+    const plan = await executedPlan(test.db, statements.at(-1)!);
     expect(plan).toContain('"Index Name":"customer_events_customer_id_created_at_id_idx"');
     expect(plan).not.toContain('"Node Type":"Sort"');
     const scan = JSON.parse(plan)[0].Plan.Plans[0];
@@ -213,12 +207,12 @@ describe('GET /v1/customers/:customerId/activities (deprecated)', () => {
 describe('activity is written in the same transaction as the change', () => {
   it('a change whose event cannot be written is not made', async () => {
     const created = (await api.post('/v1/customers', { name: 'Before' }).expect(200)).body;
-    await db.query(`ALTER TABLE customer_events ADD CONSTRAINT refuse_updates CHECK (type <> 'customer.updated') NOT VALID`);
+    await test.db.query(`ALTER TABLE customer_events ADD CONSTRAINT refuse_updates CHECK (type <> 'customer.updated') NOT VALID`);
     try {
       await api.put(`/v1/customers/${created.id}`, { name: 'After' }).expect(500);
       await api.post('/v1/customers', { id: created.id, name: 'After' }).expect(500);
     } finally {
-      await db.query('ALTER TABLE customer_events DROP CONSTRAINT refuse_updates');
+      await test.db.query('ALTER TABLE customer_events DROP CONSTRAINT refuse_updates');
     }
     expect((await api.get(`/v1/customers/${created.id}`).expect(200)).body).toEqual(created);
     expect((await activity(created.id)).data.map((event) => event.type)).toEqual(['customer.created']);
@@ -226,15 +220,15 @@ describe('activity is written in the same transaction as the change', () => {
 
   it('a change that fails leaves no event', async () => {
     const created = (await api.post('/v1/customers', { name: 'Kept' }).expect(200)).body;
-    await db.query(`ALTER TABLE customers ADD CONSTRAINT refuse_name CHECK (name <> 'Refused') NOT VALID`);
+    await test.db.query(`ALTER TABLE customers ADD CONSTRAINT refuse_name CHECK (name <> 'Refused') NOT VALID`);
     try {
       await api.put(`/v1/customers/${created.id}`, { name: 'Refused' }).expect(500);
       await api.post('/v1/customers', { name: 'Refused' }).expect(500);
     } finally {
-      await db.query('ALTER TABLE customers DROP CONSTRAINT refuse_name');
+      await test.db.query('ALTER TABLE customers DROP CONSTRAINT refuse_name');
     }
     expect((await activity(created.id)).data.map((event) => event.type)).toEqual(['customer.created']);
-    const { rows } = await db.query(`SELECT count(*)::int AS count FROM customer_events WHERE data -> 'customer' ->> 'name' = 'Refused'`);
+    const { rows } = await test.db.query(`SELECT count(*)::int AS count FROM customer_events WHERE data -> 'customer' ->> 'name' = 'Refused'`);
     expect(rows).toEqual([{ count: 0 }]);
   });
 });
@@ -242,13 +236,13 @@ describe('activity is written in the same transaction as the change', () => {
 describe('POST /v1/customers/:customerId/permanent-deletion', () => {
   /** Every row of every table in the database, as text, that mentions the value. */
   async function mentions(value: string): Promise<string[]> {
-    const { rows: tables } = await db.query<{ name: string }>(
+    const { rows: tables } = await test.db.query<{ name: string }>(
       `SELECT format('%I.%I', table_schema, table_name) AS name FROM information_schema.tables
        WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`,
     );
     const found: string[] = [];
     for (const { name } of tables) {
-      const { rows } = await db.query(`SELECT t::text AS row FROM ${name} AS t WHERE strpos(t::text, $1) > 0`, [value]);
+      const { rows } = await test.db.query(`SELECT t::text AS row FROM ${name} AS t WHERE strpos(t::text, $1) > 0`, [value]);
       found.push(...rows.map((row) => `${name}: ${row.row}`));
     }
     return found;

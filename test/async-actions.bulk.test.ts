@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { ANY_ASYNC_ACTION_ID, doneAction, finishedAction } from './support/async-actions.js';
 import { ANY_TIMESTAMP, bobSmith, customerBody, errorBody, invalidPayload, unique } from './support/customers.js';
@@ -7,11 +6,6 @@ import { expectReferenceSchema } from './support/reference.js';
 
 const test = useTestApp();
 const { api } = test;
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 /** Sends a bulk update and waits for its action to finish. */
 async function bulkUpdate(body: unknown) {
@@ -109,7 +103,7 @@ describe('POST /v1/customers/bulk/async', () => {
     const prefix = unique('batch');
     const { action } = await bulkUpdate(Array.from({ length: 20 }, (_, index) => ({ source_id: `${prefix}-${index}` })));
     expect(action.result.done_count).toBe(20);
-    const { rows } = await db.query(
+    const { rows } = await test.db.query(
       `SELECT count(DISTINCT created_at)::int AS instants, count(*)::int AS customers, count(updated_at)::int AS updated
        FROM customers WHERE source_id LIKE $1`,
       [`${prefix}-%`],
@@ -126,7 +120,7 @@ describe('POST /v1/customers/bulk/async', () => {
     ]);
     const action = await finishedAction(api, accepted.body.async_action_id);
     expect(action.result).toMatchObject({ done_count: 50, failed_count: 0 });
-    const { rows } = await db.query(
+    const { rows } = await test.db.query(
       `SELECT count(*)::int AS customers, count(DISTINCT source_id)::int AS source_ids FROM customers
        WHERE source_id LIKE $1 AND deleted_at IS NULL`,
       [`${prefix}-%`],

@@ -1,7 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
 import { ANY_ASYNC_ACTION_ID, doneAction, finishedAction } from './support/async-actions.js';
 import { ANY_TIMESTAMP, customerBody, errorBody, invalidPayload, unique } from './support/customers.js';
@@ -10,15 +9,10 @@ import { expectReferenceSchema } from './support/reference.js';
 const test = useTestApp();
 const { api } = test;
 const auth = { 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET };
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 /** What refused uploads could leave behind: actions and stored chunks. */
 async function storedUploads() {
-  const { rows } = await db.query(
+  const { rows } = await test.db.query(
     'SELECT (SELECT count(*)::int FROM async_actions) AS actions, (SELECT count(*)::int FROM async_action_file_chunks) AS chunks',
   );
   return rows[0];

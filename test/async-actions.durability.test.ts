@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createAsyncActionStore } from '../src/jobs/store.js';
 import { withTransaction } from '../src/transaction.js';
 import { APP_ID, APP_SECRET, databaseKind, useTestApp } from './support/app.js';
@@ -12,11 +12,6 @@ import { startWorkerProcess, type WorkerProcess } from './support/processes.js';
 // stop and kill. Jobs expire after 3 s, so a killed worker's job is taken over within seconds.
 const JOB_TIMEOUT_SECONDS = '3';
 const test = useTestApp({ WORKER_ENABLED: 'false', JOB_TIMEOUT_SECONDS });
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 const workers: WorkerProcess[] = [];
 afterEach(async () => {
@@ -48,7 +43,7 @@ async function importRows(prefix: string, rows: number): Promise<string> {
 }
 
 async function actionRow(id: string) {
-  const { rows } = await db.query(
+  const { rows } = await test.db.query(
     'SELECT status, position, done_count, failed_count, lease_token, claims, worker FROM async_actions WHERE id = $1',
     [id],
   );
@@ -57,7 +52,7 @@ async function actionRow(id: string) {
 
 /** How many customers the import wrote, and how many of them were written more than once. */
 async function customersOf(prefix: string) {
-  const { rows } = await db.query(
+  const { rows } = await test.db.query(
     `SELECT count(*)::int AS customers, count(updated_at)::int AS written_again FROM customers WHERE source_id LIKE $1`,
     [`${prefix}-%`],
   );
@@ -66,7 +61,7 @@ async function customersOf(prefix: string) {
 
 /** pg-boss jobs of the async action queue not yet completed (pg-boss's own table). */
 async function openJobs(): Promise<number> {
-  const { rows } = await db.query(`SELECT count(*)::int AS open FROM pgboss.job WHERE name = 'async-actions' AND state < 'completed'`);
+  const { rows } = await test.db.query(`SELECT count(*)::int AS open FROM pgboss.job WHERE name = 'async-actions' AND state < 'completed'`);
   return rows[0].open;
 }
 
@@ -159,14 +154,14 @@ describe.skipIf(embedded)('async actions across worker processes', () => {
 
 describe('claims on an async action', () => {
   it('a batch can commit only under the latest claim', async () => {
-    const actions = createAsyncActionStore(db);
+    const actions = createAsyncActionStore(test.db);
     const id = await importRows(unique('claims'), 1);
     const now = new Date().toISOString();
     await actions.claim(id, 'first-claim', 'worker-a', now);
     await actions.claim(id, 'second-claim', 'worker-b', now);
     const progress = { position: 1, inputRead: 1, done: 1, failed: [] };
-    expect(await withTransaction(db, (tx) => actions.commitBatch(tx, id, 'first-claim', progress, now))).toBe(false);
-    expect(await withTransaction(db, (tx) => actions.commitBatch(tx, id, 'second-claim', progress, now))).toBe(true);
+    expect(await withTransaction(test.db, (tx) => actions.commitBatch(tx, id, 'first-claim', progress, now))).toBe(false);
+    expect(await withTransaction(test.db, (tx) => actions.commitBatch(tx, id, 'second-claim', progress, now))).toBe(true);
     expect(await actionRow(id)).toMatchObject({ claims: 2, worker: 'worker-b', position: 1 });
   });
 });

@@ -1,14 +1,8 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { unique } from './support/customers.js';
 
 const test = useTestApp();
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 describe('concurrent writes', () => {
   it('100 parallel creates with one source_id make exactly one customer, every answer 200', async () => {
@@ -18,7 +12,7 @@ describe('concurrent writes', () => {
     );
     expect(responses.map((response) => response.status)).toEqual(Array(100).fill(200));
     expect(new Set(responses.map((response) => response.body.id)).size).toBe(1);
-    const { rows } = await db.query('SELECT count(*)::int AS count FROM customers WHERE source_id = $1', [sourceId]);
+    const { rows } = await test.db.query('SELECT count(*)::int AS count FROM customers WHERE source_id = $1', [sourceId]);
     expect(rows).toEqual([{ count: 1 }]);
   });
 

@@ -1,23 +1,17 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { unique } from './support/customers.js';
 import { seedCustomers } from './support/seed.js';
 
 const test = useTestApp();
 const { api } = test;
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 /** The totals the API answers, next to a count of the rows themselves. */
 async function totals(city: string) {
   const [all, inCity, counted] = await Promise.all([
     api.get('/v1/customers?limit=1').expect(200),
     api.get(`/v1/customers?limit=1&city=${encodeURIComponent(city)}`).expect(200),
-    db.query<{ all: number; city: number }>(
+    test.db.query<{ all: number; city: number }>(
       `SELECT count(*)::int AS all, (count(*) FILTER (WHERE address ->> 'city' = $1))::int AS city
        FROM customers WHERE deleted_at IS NULL`,
       [city],
@@ -37,7 +31,7 @@ describe('list totals kept by the counters', () => {
       () => api.put(`/v1/customers/${city}-b`, { address: { city } }).expect(200),
       () => api.put(`/v1/customers/${city}-b`, { address: null }).expect(200),
       () => api.delete(`/v1/customers/${city}-a`).expect(204),
-      () => seedCustomers(db, Array.from({ length: 40 }, () => ({ created_at: new Date().toISOString(), city }))),
+      () => seedCustomers(test.db, Array.from({ length: 40 }, () => ({ created_at: new Date().toISOString(), city }))),
       async () => {
         const created = (await api.post('/v1/customers', { address: { city } }).expect(200)).body;
         await api.post(`/v1/customers/${created.id}/permanent-deletion`).expect(200);

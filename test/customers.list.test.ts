@@ -1,6 +1,5 @@
-import pg from 'pg';
 import qs from 'qs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import { customerBody, invalidQuery, unique } from './support/customers.js';
 import { executedPlan, recordingStore } from './support/plans.js';
@@ -9,11 +8,6 @@ import { liveCustomerIds, seedCustomers } from './support/seed.js';
 
 const test = useTestApp();
 const { api } = test;
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 const list = async (query: Record<string, unknown>) => {
   const response = await api.get(`/v1/customers?${qs.stringify(query)}`).expect(200);
@@ -25,7 +19,7 @@ const ids = (body: { customers: Array<{ id: string }> }) => body.customers.map((
 /** One customer per millisecond from `start`, all named `name`. */
 const seedSeries = (name: string, count: number, start = Date.UTC(2021, 0, 1)) =>
   seedCustomers(
-    db,
+    test.db,
     Array.from({ length: count }, (_, index) => ({ name, created_at: new Date(start + index).toISOString() })),
   );
 
@@ -77,7 +71,7 @@ describe('GET /v1/customers', () => {
 
   it('filters by created_at and updated_at ranges, exclusive, accepting dates and times without milliseconds', async () => {
     const name = unique('range');
-    const [jan, feb, mar] = await seedCustomers(db, [
+    const [jan, feb, mar] = await seedCustomers(test.db, [
       { name, created_at: '2020-01-15T10:00:00.000Z', updated_at: '2020-06-01T00:00:00.000Z' },
       { name, created_at: '2020-02-15T10:00:00.000Z' },
       { name, created_at: '2020-03-15T10:00:00.000Z', updated_at: '2020-04-01T00:00:00.000Z' },
@@ -94,7 +88,7 @@ describe('GET /v1/customers', () => {
 
   it('accepts bracketed query parameters written literally or percent-encoded', async () => {
     const name = unique('brackets');
-    const [early] = await seedCustomers(db, [{ name, created_at: '2019-01-01T00:00:00.000Z' }, { name, created_at: '2019-06-01T00:00:00.000Z' }]);
+    const [early] = await seedCustomers(test.db, [{ name, created_at: '2019-01-01T00:00:00.000Z' }, { name, created_at: '2019-06-01T00:00:00.000Z' }]);
     const literal = await api.get(`/v1/customers?name=${name}&created_at[before]=2019-03-01T00:00:00Z`).expect(200);
     const encoded = await api.get(`/v1/customers?name=${name}&created_at%5Bbefore%5D=2019-03-01T00%3A00%3A00Z`).expect(200);
     expect(ids(literal.body)).toEqual([early]);
@@ -109,7 +103,7 @@ describe('GET /v1/customers', () => {
       { name, source_id: `${name}-a`, created_at: '2018-01-03T00:00:00.000Z', updated_at: '2018-02-01T00:00:00.000Z' },
       { name, source_id: `${name}-c`, created_at: '2018-01-04T00:00:00.000Z', updated_at: null },
     ];
-    const [b, none, a, c] = await seedCustomers(db, seeded);
+    const [b, none, a, c] = await seedCustomers(test.db, seeded);
     const byIdAsc = [c!, none!].sort();
     expect(ids(await list({ name, order: 'created_at' }))).toEqual([none, b, a, c]);
     expect(ids(await list({ name, order: '-created_at' }))).toEqual([c, a, b, none]);
@@ -133,14 +127,14 @@ describe('GET /v1/customers', () => {
 
   it('counts every live customer in an unfiltered total', async () => {
     const body = await list({});
-    expect(body.total).toBe((await liveCustomerIds(db)).length);
+    expect(body.total).toBe((await liveCustomerIds(test.db)).length);
   });
 
   describe('walking the whole list visits every customer exactly once, ties included', () => {
     beforeAll(async () => {
       // Three bulk-import-like groups of 15 sharing one millisecond each, between single customers.
       const at = (ms: number) => new Date(Date.UTC(2016, 0, 1) + ms).toISOString();
-      await seedCustomers(db, [
+      await seedCustomers(test.db, [
         ...Array.from({ length: 15 }, () => ({ created_at: at(0) })),
         { created_at: at(1) },
         ...Array.from({ length: 15 }, () => ({ created_at: at(2) })),
@@ -159,7 +153,7 @@ describe('GET /v1/customers', () => {
         hasMore = body.has_more;
       }
       expect(seen.length).toBe(new Set(seen).size);
-      expect(seen.sort()).toEqual((await liveCustomerIds(db)).sort());
+      expect(seen.sort()).toEqual((await liveCustomerIds(test.db)).sort());
     });
 
     it.each([
@@ -175,7 +169,7 @@ describe('GET /v1/customers', () => {
         cursor = body.customers.at(-1)?.created_at ?? cursor;
       }
       expect(seen.length).toBe(new Set(seen).size);
-      expect(seen.sort()).toEqual((await liveCustomerIds(db)).sort());
+      expect(seen.sort()).toEqual((await liveCustomerIds(test.db)).sort());
     });
   });
 
@@ -191,7 +185,7 @@ describe('GET /v1/customers', () => {
     beforeAll(async () => {
       const at = (index: number) => new Date(Date.UTC(2015, 0, 1) + index * 1000).toISOString();
       await seedCustomers(
-        db,
+        test.db,
         Array.from({ length: 5000 }, (_, index) => ({
           created_at: at(index),
           updated_at: index % 2 ? at(index + 10) : null,
@@ -201,7 +195,7 @@ describe('GET /v1/customers', () => {
           city: `City ${index % 50}`,
         })),
       );
-      await db.query('ANALYZE customers');
+      await test.db.query('ANALYZE customers');
     });
 
     it.each([
@@ -217,7 +211,7 @@ describe('GET /v1/customers', () => {
       ['deep by cursor', { order: '-created_at', cursor: '2015-01-01T00:40:00.000Z' }, 'customers_created_at_live_idx'],
     ] as const)('%s', async (_case, query: { order: string; filters?: object; cursor?: string }, index) => {
       const { order, filters = {}, cursor } = query;
-      const { store, statements } = recordingStore(db);
+      const { store, statements } = recordingStore(test.db);
       await store.list({
         filters,
         order: order as '-created_at',
@@ -225,7 +219,7 @@ describe('GET /v1/customers', () => {
         page: cursor ? { kind: 'cursor', startingAfter: cursor } : { kind: 'offset', offset: 0 },
       });
       const page = statements.find((statement) => statement.text.includes('ORDER BY'))!;
-      const plan = await executedPlan(db, page);
+      const plan = await executedPlan(test.db, page);
       expect(plan).toContain(`"Index Name":"${index}"`);
       expect(plan).not.toContain('"Node Type":"Sort"');
     });

@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
 import {
   ANY_TIMESTAMP,
@@ -14,11 +13,6 @@ import { expectReferenceSchema } from './support/reference.js';
 
 const test = useTestApp();
 const { api } = test;
-let db: pg.Pool;
-beforeAll(() => {
-  db = new pg.Pool({ connectionString: test.databaseUrl });
-});
-afterAll(() => db.end());
 
 const create = async (body: Record<string, unknown>) => (await api.post('/v1/customers', body).expect(200)).body;
 
@@ -184,7 +178,7 @@ describe('DELETE /v1/customers/:customerId', () => {
     expect(second.id).not.toBe(first.id);
     expect(second).toEqual(customerBody({ source_id: sourceId, name: 'Second' }));
 
-    const { rows } = await db.query('SELECT source_id, deleted_at IS NOT NULL AS deleted FROM customers WHERE id = $1', [first.id]);
+    const { rows } = await test.db.query('SELECT source_id, deleted_at IS NOT NULL AS deleted FROM customers WHERE id = $1', [first.id]);
     expect(rows).toEqual([{ source_id: expect.stringMatching(new RegExp(`^${sourceId}_deleted\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$`)), deleted: true }]);
   });
 

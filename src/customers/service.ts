@@ -17,26 +17,13 @@ import {
   type CustomerList,
   type CustomerListQuery,
   type CustomerUpdateBody,
+  EMPTY_LOYALTY,
+  EMPTY_REFERRALS,
+  EMPTY_SUMMARY,
 } from '../schemas/customer.js';
 import { cockpitToken, isCockpitToken } from './cockpit.js';
 import type { CustomerChanges, CustomerRow, CustomerStore, EventRow, WriteStamp } from './store.js';
 
-/** This service keeps no redemptions, orders or loyalty: these are always the zeroed shapes. */
-const EMPTY_SUMMARY = {
-  redemptions: {
-    total_redeemed: 0,
-    total_failed: 0,
-    total_succeeded: 0,
-    total_rolled_back: 0,
-    total_rollback_failed: 0,
-    total_rollback_succeeded: 0,
-    gift: { redeemed_amount: 0, amount_to_go: 0 },
-    loyalty_card: { redeemed_points: 0, points_to_go: 0 },
-  },
-  orders: { total_amount: 0, total_count: 0, average_amount: 0, last_order_amount: 0 },
-};
-const EMPTY_LOYALTY = { points: 0, referred_customers: 0, campaigns: {} };
-const EMPTY_REFERRALS = { total: 0, campaigns: [] };
 
 export interface CustomerServiceOptions {
   /** Base of the cockpit URLs, without a trailing slash. */

@@ -90,25 +90,31 @@ const writableExample = {
   address: { city: 'New York', country: 'United States', line_1: '123 Main St.', postal_code: '10001', state: 'NY' },
   metadata: { lang: 'en', test: true },
 };
+
+/** This service keeps no redemptions, orders or loyalty: these are always the zeroed shapes. */
+export const EMPTY_SUMMARY = {
+  redemptions: {
+    total_redeemed: 0,
+    total_failed: 0,
+    total_succeeded: 0,
+    total_rolled_back: 0,
+    total_rollback_failed: 0,
+    total_rollback_succeeded: 0,
+    gift: { redeemed_amount: 0, amount_to_go: 0 },
+    loyalty_card: { redeemed_points: 0, points_to_go: 0 },
+  },
+  orders: { total_amount: 0, total_count: 0, average_amount: 0, last_order_amount: 0 },
+};
+export const EMPTY_LOYALTY = { points: 0, referred_customers: 0, campaigns: {} };
+export const EMPTY_REFERRALS = { total: 0, campaigns: [] };
+
 export const customerExample = {
   id: 'cust_CSnYd37MXmrbS19XCrghjBsv',
   source_id: 'source_123',
   ...writableExample,
-  summary: {
-    redemptions: {
-      total_redeemed: 0,
-      total_failed: 0,
-      total_succeeded: 0,
-      total_rolled_back: 0,
-      total_rollback_failed: 0,
-      total_rollback_succeeded: 0,
-      gift: { redeemed_amount: 0, amount_to_go: 0 },
-      loyalty_card: { redeemed_points: 0, points_to_go: 0 },
-    },
-    orders: { total_amount: 0, total_count: 0, average_amount: 0, last_order_amount: 0 },
-  },
-  loyalty: { points: 0, referred_customers: 0, campaigns: {} },
-  referrals: { total: 0, campaigns: [] },
+  summary: EMPTY_SUMMARY,
+  loyalty: EMPTY_LOYALTY,
+  referrals: EMPTY_REFERRALS,
   system_metadata: {},
   created_at: '2022-08-30T06:32:07.380Z',
   assets: { cockpit_url: 'http://localhost:3000/cockpit/cust_CSnYd37MXmrbS19XCrghjBsv?token=q1bGmB6kQ0v3ZpJ9yB2Cw3yT5m0cXo8sRrQeZk1n2aA' },

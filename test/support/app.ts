@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, inject } from 'vitest';
+import pg from 'pg';
 import supertest from 'supertest';
 import type { Writable } from 'node:stream';
 import { buildApp, type App } from '../../src/app.js';
@@ -35,6 +36,8 @@ export interface TestApp {
   };
   /** supertest without any headers. */
   raw: () => ReturnType<typeof supertest>;
+  /** A pool on the app's database, for tests that look at it directly (opened on first use). */
+  readonly db: pg.Pool;
 }
 
 /**
@@ -43,6 +46,7 @@ export interface TestApp {
  */
 export function useTestApp(env: Record<string, string> = {}, { logStream }: { logStream?: Writable } = {}): TestApp {
   let drop: (() => Promise<void>) | undefined;
+  let pool: pg.Pool | undefined;
   const agent = () => supertest(context.app.server);
   const send = (test: supertest.Test, body: unknown) => (body === undefined ? test : test.send(body as object));
   // Handed out before the app exists: every member resolves the app when called.
@@ -55,6 +59,9 @@ export function useTestApp(env: Record<string, string> = {}, { logStream }: { lo
       post: (path, body) => send(agent().post(path).set(sdkHeaders), body),
       put: (path, body) => send(agent().put(path).set(sdkHeaders), body),
       delete: (path) => agent().delete(path).set(sdkHeaders),
+    },
+    get db() {
+      return (pool ??= new pg.Pool({ connectionString: context.databaseUrl }));
     },
   };
 
@@ -75,6 +82,7 @@ export function useTestApp(env: Record<string, string> = {}, { logStream }: { lo
   });
 
   afterAll(async () => {
+    await pool?.end();
     await context.app?.close();
     await drop?.();
   });
