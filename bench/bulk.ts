@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
+import { databaseUrl, median, residentBytes, serverUrl } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -33,15 +34,8 @@ const IMPORT_ROWS = Number(args.rows);
 const BULK_ROWS = Number(args['bulk-rows']);
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
-const serverUrl = new URL(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
 const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(12).toString('hex') };
 
-const databaseUrl = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
@@ -93,20 +87,14 @@ async function timeCopy(url: string, command: string): Promise<number> {
   return performance.now() - started;
 }
 
-/** The server's resident memory, from /proc. */
-async function rssOf(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
 /** Sends a request that starts an async action, then polls it to DONE: total wall time and peak RSS growth. */
 async function timeAction(base: string, pid: number, start: () => Promise<Response>) {
-  const before = await rssOf(pid);
+  const before = await residentBytes(pid);
   let peak = before;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      peak = Math.max(peak, await rssOf(pid));
+      peak = Math.max(peak, await residentBytes(pid));
       await sleep(20);
     }
   })();

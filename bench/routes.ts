@@ -12,13 +12,14 @@
  * BENCH_ROWS for the large data set (1000000), BENCH_ONLY=scenario,scenario to run a subset.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { createCustomerStore } from '../src/customers/store.js';
+import { databaseUrl, median, residentBytes, serverUrl } from './support.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,15 +30,8 @@ const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 16);
 const LARGE = Number(env.BENCH_ROWS ?? 1_000_000);
 const SMALL = 10_000;
 const ONLY = env.BENCH_ONLY?.split(',');
-const serverUrl = new URL(env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
 const AUTH = { appId: 'bench', secret: 'bench-secret' };
 
-const databaseUrl = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const log = (message: string) => console.error(`[bench] ${message}`);
 
 // ---------------------------------------------------------------- data
@@ -258,9 +252,7 @@ async function startServer(command: string[], url: string, extraEnv: Record<stri
 async function peakMemory<T>(pid: number, work: Promise<T>): Promise<{ result: T; peakMiB: number }> {
   let peak = 0;
   const sample = async () => {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-    const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    peak = Math.max(peak, kib / 1024);
+    peak = Math.max(peak, (await residentBytes(pid)) / 1024 / 1024);
   };
   const timer = setInterval(sample, 250);
   const result = await work;
