@@ -2,7 +2,7 @@ import { newCustomerId } from '../ids.js';
 import { CustomerUpdateBody } from '../schemas/customer.js';
 import type { Queryable } from '../transaction.js';
 import { bodyAjv, describeValidationError } from '../validation.js';
-import type { BatchStamp, BatchWrite, CustomerChanges, CustomerRow, CustomerStore } from './store.js';
+import type { BatchStamp, BatchWrite, CustomerChanges, CustomerStore } from './store.js';
 
 /**
  * Writes of bulk updates and imports, applied a batch at a time inside the caller's
@@ -18,13 +18,6 @@ export interface BulkWrite {
   changes: CustomerChanges;
 }
 
-/** What an input row became: the customer as written, and whether the write created it. */
-export interface WrittenCustomer {
-  row: number;
-  customer: CustomerRow;
-  created: boolean;
-}
-
 /** An input row that was not applied, and why. */
 export interface RowFailure {
   row: number;
@@ -32,9 +25,10 @@ export interface RowFailure {
   reason: string;
 }
 
-/** Per input row of a batch, in input order: what was written and what failed. */
-export interface BatchOutcome {
-  written: WrittenCustomer[];
+/** What a batch did: how many customers it created and updated, and the input rows that failed. */
+interface BatchOutcome {
+  created: number;
+  updated: number;
   failed: RowFailure[];
 }
 
@@ -68,13 +62,6 @@ function* statementRuns<T extends { id?: string; sourceId: string | null }>(writ
   if (run.length > 0) yield run;
 }
 
-const withoutRow = ({ row: _row, ...customer }: CustomerRow & { row: number }): CustomerRow => customer;
-
-const inInputOrder = (outcome: BatchOutcome): BatchOutcome => ({
-  written: outcome.written.sort((a, b) => a.row - b.row),
-  failed: outcome.failed.sort((a, b) => a.row - b.row),
-});
-
 const validateUpdate = bodyAjv.compile<CustomerUpdateBody>(CustomerUpdateBody);
 
 /** Why merged metadata breaks the limits of a customer's metadata, if it does. */
@@ -83,26 +70,28 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
 }
 
 export function createBulkWriter(store: CustomerStore) {
+  /** Updates the customers the writes name by `matchBy`; answers the writes that found none. */
+  async function update(tx: Queryable, writes: BatchWrite[], matchBy: 'id' | 'source_id', stamp: BatchStamp, outcome: BatchOutcome) {
+    const updated = new Set(await store.updateMatching(tx, writes, matchBy, stamp));
+    outcome.updated += updated.size;
+    return writes.filter((write) => !updated.has(write.row));
+  }
+
+  /** Creates the customers whose source_id no live customer has; answers the writes that found one. */
+  async function insert(tx: Queryable, writes: BatchWrite[], stamp: BatchStamp, outcome: BatchOutcome) {
+    const created = new Set(await store.insertMissing(tx, writes, stamp));
+    outcome.created += created.size;
+    return writes.filter((write) => !created.has(write.row));
+  }
+
   /**
-   * Creates each missing customer and updates each existing one, by source_id. A write that
-   * finds its customer the other way round costs a wasted probe, so `expectExisting` (from the
-   * job's previous batch) picks which statement goes first.
+   * Creates each missing customer and updates each existing one, by source_id (a write without
+   * one never finds a customer, so it is created). A write that finds its customer the other way
+   * round costs a wasted probe, so `expectExisting` (from the job's previous batch) picks which
+   * statement goes first.
    */
   async function upsertRun(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, expectExisting: boolean, outcome: BatchOutcome) {
     let pending: BatchWrite[] = run.map(({ row, sourceId, changes }) => ({ row, id: newCustomerId(), sourceId, changes }));
-    const update = async (writes: BatchWrite[]) => {
-      const updated = await store.updateMatching(tx, writes.filter((write) => write.sourceId !== null), 'source_id', stamp);
-      for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
-      const updatedRows = new Set(updated.map((customer) => customer.row));
-      return writes.filter((write) => !updatedRows.has(write.row));
-    };
-    const insert = async (writes: BatchWrite[]) => {
-      const rowOfId = new Map(writes.map((write) => [write.id, write.row]));
-      const created = await store.insertMissing(tx, writes, stamp);
-      for (const customer of created) outcome.written.push({ row: rowOfId.get(customer.id)!, customer, created: true });
-      const createdIds = new Set(created.map((customer) => customer.id));
-      return writes.filter((write) => !createdIds.has(write.id));
-    };
     for (let round = 1; pending.length > 0; round += 1) {
       if (round > MAX_ROUNDS) {
         outcome.failed.push(...pending.map(({ row, sourceId }) => ({ row, sourceId, reason: CHANGED_CONCURRENTLY })));
@@ -110,18 +99,17 @@ export function createBulkWriter(store: CustomerStore) {
       }
       // What the second statement leaves was created or deleted meanwhile by another request:
       // it goes round again.
-      pending = expectExisting ? await insert(await update(pending)) : await update(await insert(pending));
+      pending = expectExisting
+        ? await insert(tx, await update(tx, pending, 'source_id', stamp, outcome), stamp, outcome)
+        : await update(tx, await insert(tx, pending, stamp, outcome), 'source_id', stamp, outcome);
     }
   }
 
   /** Updates the customers named by id; an id that names no live customer fails its row. */
   async function updateRunById(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, outcome: BatchOutcome) {
     const writes = run.map(({ row, id, sourceId, changes }) => ({ row, id: id!, sourceId, changes }));
-    const updated = await store.updateMatching(tx, writes, 'id', stamp);
-    for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
-    const updatedRows = new Set(updated.map((customer) => customer.row));
-    for (const { row, id, sourceId } of writes) {
-      if (!updatedRows.has(row)) outcome.failed.push({ row, sourceId, reason: `Cannot find customer with id ${id}` });
+    for (const { row, id, sourceId } of await update(tx, writes, 'id', stamp, outcome)) {
+      outcome.failed.push({ row, sourceId, reason: `Cannot find customer with id ${id}` });
     }
   }
 
@@ -131,12 +119,12 @@ export function createBulkWriter(store: CustomerStore) {
      * (as POST /customers with an id), a source_id updates its live customer or creates one.
      */
     async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: BatchStamp, expectExisting = false): Promise<BatchOutcome> {
-      const outcome: BatchOutcome = { written: [], failed: [] };
+      const outcome: BatchOutcome = { created: 0, updated: 0, failed: [] };
       for (const run of statementRuns(writes)) {
         if (run[0]!.id !== undefined) await updateRunById(tx, run, stamp, outcome);
         else await upsertRun(tx, run, stamp, expectExisting, outcome);
       }
-      return inInputOrder(outcome);
+      return outcome;
     },
 
     /**
@@ -150,7 +138,7 @@ export function createBulkWriter(store: CustomerStore) {
       metadata: Record<string, unknown>,
       stamp: BatchStamp,
     ): Promise<BatchOutcome> {
-      const outcome: BatchOutcome = { written: [], failed: [] };
+      const outcome: BatchOutcome = { created: 0, updated: 0, failed: [] };
       for (const run of statementRuns(targets)) {
         let pending = run;
         for (let round = 1; pending.length > 0; round += 1) {
@@ -173,18 +161,12 @@ export function createBulkWriter(store: CustomerStore) {
             else updates.push({ row, id: current.id, sourceId, changes: { metadata: merged } });
           }
           // Locked rows stay live until the transaction ends: every update finds its customer.
-          const updated = await store.updateMatching(tx, updates, 'id', stamp);
-          for (const customer of updated) outcome.written.push({ row: customer.row, customer: withoutRow(customer), created: false });
-          const created = new Map((await store.insertMissing(tx, creates, stamp)).map((customer) => [customer.id, customer]));
-          for (const write of creates) {
-            const customer = created.get(write.id);
-            if (customer) outcome.written.push({ row: write.row, customer, created: true });
-          }
+          await update(tx, updates, 'id', stamp, outcome);
           // Created by someone else since the lock: merge into theirs in the next round.
-          pending = creates.filter((write) => !created.has(write.id)).map(({ row, sourceId }) => ({ row, sourceId: sourceId! }));
+          pending = (await insert(tx, creates, stamp, outcome)).map(({ row, sourceId }) => ({ row, sourceId: sourceId! }));
         }
       }
-      return inInputOrder(outcome);
+      return outcome;
     },
   };
 }

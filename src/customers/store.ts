@@ -302,16 +302,16 @@ export function createCustomerStore(db: pg.Pool) {
 
     /**
      * Batch writes: each runs as one statement inside the caller's transaction. Creates the
-     * customers of the batch, except those whose source_id a live customer already has; the
-     * created rows come back (the `id` given is the new customer's). Source_ids must be unique
-     * within the batch.
+     * customers of the batch, except those whose source_id a live customer already has (the `id`
+     * given is the new customer's), and answers the `row` of each write it created. Source_ids
+     * must be unique within the batch.
      */
-    async insertMissing(tx: Queryable, writes: readonly BatchWrite[], stamp: BatchStamp): Promise<CustomerRow[]> {
+    async insertMissing(tx: Queryable, writes: readonly BatchWrite[], stamp: BatchStamp): Promise<number[]> {
       if (writes.length === 0) return [];
       const values = WRITABLE_FIELDS.map((field) =>
         field === 'metadata' ? `COALESCE(${batchValue(field)}, '{}'::jsonb)` : batchValue(field),
       );
-      const { rows } = await tx.query<CustomerRow & { row: number }>(
+      const { rows } = await tx.query<{ row: number }>(
         `WITH batch AS (SELECT i FROM jsonb_array_elements($1::jsonb) AS i),
          inserted AS (
            INSERT INTO customers (id, source_id, created_at, ${WRITABLE_FIELDS.join(', ')})
@@ -323,28 +323,28 @@ export function createCustomerStore(db: pg.Pool) {
            SELECT inserted.*, (batch.i ->> 'row')::int AS row FROM inserted JOIN batch ON batch.i ->> 'id' = inserted.id
          ),
          logged AS (${batchEvents('customer.created', 'created_at', '$3')})
-         SELECT * FROM changed`,
+         SELECT changed.row FROM changed`,
         [batchParam(writes), stamp.at, stamp.requestId],
       );
-      return rows.map(({ row: _row, ...customer }) => customer);
+      return rows.map(({ row }) => row);
     },
 
     /**
      * Applies each write's changes to the live customer it names by `id` or by `source_id`, with
-     * PUT semantics (fields not sent stay). The keys must be unique within the batch. Customers
-     * not found are simply not among the rows returned, each tagged with its write's row.
+     * PUT semantics (fields not sent stay), and answers the `row` of each write that found its
+     * customer. The keys must be unique within the batch.
      */
     async updateMatching(
       tx: Queryable,
       writes: readonly BatchWrite[],
       matchBy: 'id' | 'source_id',
       stamp: BatchStamp,
-    ): Promise<Array<CustomerRow & { row: number }>> {
+    ): Promise<number[]> {
       if (writes.length === 0) return [];
       const assignments = WRITABLE_FIELDS.map(
         (field) => `${field} = CASE WHEN i ? '${field}' THEN ${batchValue(field)} ELSE c.${field} END`,
       );
-      const { rows } = await tx.query<CustomerRow & { row: number }>(
+      const { rows } = await tx.query<{ row: number }>(
         `WITH batch AS (SELECT i FROM jsonb_array_elements($1::jsonb) AS i),
          changed AS (
            UPDATE customers AS c SET ${assignments.join(', ')}, updated_at = ${changeTime('$2::timestamptz', 'c')}
@@ -353,10 +353,10 @@ export function createCustomerStore(db: pg.Pool) {
            RETURNING ${COLUMNS}, (batch.i ->> 'row')::int AS row
          ),
          logged AS (${batchEvents('customer.updated', 'updated_at', '$3')})
-         SELECT * FROM changed`,
+         SELECT changed.row FROM changed`,
         [batchParam(writes), stamp.at, stamp.requestId],
       );
-      return rows;
+      return rows.map(({ row }) => row);
     },
 
     /** Locks the live customers with these source_ids until the transaction ends, and reads their metadata. */

@@ -68,10 +68,9 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
           ? await writer.mergeMetadata(tx, batch.targets, action.params.metadata ?? {}, stamp)
           : await writer.upsert(tx, batch.writes, stamp, expectExisting);
       const failed = [...batch.failed, ...outcome.failed].sort((a, b) => a.row - b.row);
-      const progress = { position: batch.position, inputRead: batch.inputRead, done: outcome.written.length, failed };
+      const progress = { position: batch.position, inputRead: batch.inputRead, done: outcome.created + outcome.updated, failed };
       if (!(await actions.commitBatch(tx, action.id, token, progress, now))) throw new TakenOver();
-      const updated = outcome.written.filter((write) => !write.created).length;
-      return updated * 2 > outcome.written.length;
+      return outcome.updated > outcome.created;
     });
   }
 
