@@ -46,7 +46,8 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
+      // Our own pid is a lock left by an earlier run: in a container every run is pid 1.
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
         throw new Error(`The data directory ${dataDir} is in use by another running service (pid ${owner})`);
       }
       // Left behind by a service that did not stop cleanly.
