@@ -74,7 +74,7 @@ export type App = Awaited<ReturnType<typeof buildApp>>;
  * service, to scale the work on async actions out to more processes.
  */
 export async function buildWorker({ config, logger }: AppOptions) {
-  const app = Fastify({ logger: logger ?? { level: config.logLevel } });
+  const app = Fastify({ logger: logger ?? loggerOptions(config) });
   await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(jobs, { jobs: { ...config.jobs, worker: true } });
   return app;

@@ -31,7 +31,7 @@ if (config.generatedApiKey && !workerOnly) {
     `API_KEYS is not set: this run accepts only the generated pair X-App-Id: ${appId}, X-App-Token: ${secret}`,
   );
 }
-if (config.cockpitSecretGenerated) {
+if (config.cockpitSecretGenerated && !workerOnly) {
   app.log.warn('COCKPIT_SECRET is not set: cockpit links handed out by this run stop working when it stops');
 }
 
