@@ -3,7 +3,6 @@ import secureJson from 'secure-json-parse';
 import { ApiError } from '../errors.js';
 import { isStorableText as storable, UNSTORABLE_TEXT as UNSTORABLE } from '../validation.js';
 
-
 /** Rejects what cannot be stored while the JSON is parsed, keys and values alike. */
 function rejectUnstorable(key: string, value: unknown): unknown {
   if (!storable(key) || (typeof value === 'string' && !storable(value))) {
@@ -28,7 +27,10 @@ export default fp(
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
       if (body === '') return done(null, undefined);
       try {
-        done(null, secureJson.parse(body as string, rejectUnstorable, { protoAction: 'error', constructorAction: 'error' }));
+        // Valid JSON holds a NUL or a lone surrogate only as a \u escape (raw control characters
+        // are not JSON, and the body was decoded from UTF-8), so bodies without one skip the check.
+        const reviver = (body as string).includes('\\u') ? rejectUnstorable : undefined;
+        done(null, secureJson.parse(body as string, reviver, { protoAction: 'error', constructorAction: 'error' }));
       } catch (error) {
         if (error instanceof ApiError) return done(error, undefined);
         const forbidden = error instanceof Error && error.message.includes('forbidden prototype property');
