@@ -9,11 +9,16 @@ import type pg from 'pg';
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const prismaCli = createRequire(import.meta.url).resolve('prisma/build/index.js');
 
+let committedMigrations: Promise<string[]> | undefined;
+
+/** The migrations committed with this build: read once, they cannot change while it runs. */
+const committed = () =>
+  (committedMigrations ??= readdir(`${projectRoot}/prisma/migrations`, { withFileTypes: true }).then((entries) =>
+    entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name),
+  ));
+
 /** Committed migrations that the database has not finished applying. */
 export async function pendingMigrations(db: pg.Pool): Promise<string[]> {
-  const committed = (await readdir(`${projectRoot}/prisma/migrations`, { withFileTypes: true }))
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name);
   const { rows: table } = await db.query<{ exists: boolean }>(
     "SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists",
   );
@@ -23,7 +28,7 @@ export async function pendingMigrations(db: pg.Pool): Promise<string[]> {
       )
     : { rows: [] };
   const applied = new Set(rows.map((row) => row.migration_name));
-  return committed.filter((name) => !applied.has(name)).sort();
+  return (await committed()).filter((name) => !applied.has(name)).sort();
 }
 
 /**
