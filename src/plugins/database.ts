@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import pg from 'pg';
 import type { DatabaseConfig, DatabasePoolConfig } from '../config.js';
+import type { EmbeddedPostgres } from '../embedded-postgres.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -35,13 +36,16 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 export default fp<DatabaseOptions>(
   async (app, { database, pool: settings }) => {
-    // Loaded only when used: PGlite costs a server on PostgreSQL some 7 MiB of memory for nothing.
-    const embedded =
-      database.kind === 'embedded'
-        ? await (await import('../embedded-postgres.js')).startEmbeddedPostgres(database.dataDir)
-        : undefined;
-    if (database.kind === 'embedded') app.log.info({ dataDir: database.dataDir }, 'using the embedded database (PGlite)');
-    const connectionString = database.kind === 'embedded' ? embedded!.url : database.url;
+    let embedded: EmbeddedPostgres | undefined;
+    let connectionString: string;
+    if (database.kind === 'embedded') {
+      // Loaded only when used: PGlite costs a server on PostgreSQL some 7 MiB of memory for nothing.
+      embedded = await (await import('../embedded-postgres.js')).startEmbeddedPostgres(database.dataDir);
+      app.log.info({ dataDir: database.dataDir }, 'using the embedded database (PGlite)');
+      connectionString = embedded.url;
+    } else {
+      connectionString = database.url;
+    }
     const pool = new pg.Pool({
       connectionString,
       application_name: 'customer-service',

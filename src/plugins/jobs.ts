@@ -60,9 +60,10 @@ export default fp<JobsOptions>(
     }
 
     /**
-     * Starts the queue, and the workers after it. A database that cannot answer yet does not
-     * stop the service from starting (its readiness says so): the queue tries again, waiting
-     * up to 30 s between tries.
+     * Starts the queue, and the workers after it. `npm start` checks the database (its
+     * migrations) before the app is ready and stops when it cannot; a database that goes away
+     * after that check, or an app built without it, does not stop the app from starting (its
+     * readiness says so): the queue tries again, waiting up to 30 s between tries.
      */
     async function startQueue(attempt = 1): Promise<void> {
       try {
