@@ -69,6 +69,34 @@ describe('migrations', () => {
   });
 });
 
+describe('indexes for lookups in tables that only grow', () => {
+  /** The index PostgreSQL scans for a statement when it may choose any (sequential scans priced out). */
+  async function indexScanned(sql: string, values: unknown[]): Promise<string | undefined> {
+    const client = await test.db.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL enable_seqscan = off');
+      const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${sql}`, values);
+      return /"Index Name":\s*"([^"]+)"/.exec(JSON.stringify(rows[0]['QUERY PLAN']))?.[1];
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  }
+
+  it('find the failed rows naming a source_id, which permanent deletion erases', async () => {
+    expect(await indexScanned('DELETE FROM async_action_failures WHERE source_id = $1', ['some-source'])).toBe(
+      'async_action_failures_source_id_idx',
+    );
+  });
+
+  it('find the abandoned uploads among all async actions, which every CSV upload removes', async () => {
+    expect(
+      await indexScanned(`DELETE FROM async_actions WHERE status = 'UPLOADING' AND created_at < $1::timestamptz`, [new Date().toISOString()]),
+    ).toBe('async_actions_uploading_created_at_idx');
+  });
+});
+
 describe('the store and the Prisma model agree', () => {
   let prisma: PrismaClient;
   beforeAll(() => {
