@@ -63,7 +63,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
     `${publicUrl}/cockpit/${encodeURIComponent(id)}?token=${cockpitToken(cockpitSecret, id)}`;
 
   /** The customer object of the contract, from a stored row. Unset fields are left out. */
-  function present(row: CustomerRow): Customer {
+  function present(row: CustomerRow, cockpit = cockpitUrl(row.id)): Customer {
     const customer: Customer = {
       id: row.id,
       address: row.address,
@@ -73,7 +73,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
       metadata: row.metadata,
       system_metadata: {},
       created_at: row.created_at,
-      assets: { cockpit_url: cockpitUrl(row.id) },
+      assets: { cockpit_url: cockpit },
       object: 'customer',
     };
     if (row.source_id !== null) customer.source_id = row.source_id;
@@ -90,13 +90,19 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
     return present(row);
   };
 
-  const presentEvent = (event: EventRow): CustomerActivity => ({
+  const presentEvent = (event: EventRow, cockpit: string): CustomerActivity => ({
     id: event.id,
     type: event.type,
-    data: { customer: present(event.data.customer) },
+    data: { customer: present(event.data.customer, cockpit) },
     created_at: event.created_at,
     group_id: event.group_id,
   });
+
+  /** Events of one customer: each snapshot carries the same cockpit link, signed once. */
+  const presentEvents = (customerId: string, events: EventRow[]): CustomerActivity[] => {
+    const cockpit = cockpitUrl(customerId);
+    return events.map((event) => presentEvent(event, cockpit));
+  };
 
   /** A live customer by id or source_id, or a deleted one by id (until permanently deleted). */
   async function activityOwner(key: string): Promise<string> {
@@ -121,8 +127,6 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
   });
 
   return {
-    present,
-
     /** POST /customers: update the customer named by `id`, or upsert by `source_id`, or create. */
     async create({ id, source_id: sourceId, ...fields }: CustomerCreateBody, requestId: string): Promise<Customer> {
       const changes = toChanges(fields);
@@ -183,7 +187,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
             ? { kind: 'offset', offset: (pageNumber - 1) * limit }
             : { kind: 'cursor', startingAfter: asTimestamp(startingAfter)! },
       });
-      return { object: 'list', data_ref: 'customers', customers: customers.map(present), total, has_more: hasMore };
+      return { object: 'list', data_ref: 'customers', customers: customers.map((row) => present(row)), total, has_more: hasMore };
     },
 
     /** GET /customers/{id}/activity: keyset pages by event id. Works for a deleted customer by id. */
@@ -204,7 +208,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
       return {
         object: 'list',
         data_ref: 'data',
-        data: events.map(presentEvent),
+        data: presentEvents(customerId, events),
         has_more: hasMore,
         ...(hasMore && last && { more_starting_after: last.id }),
       };
@@ -230,7 +234,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
         store.listEvents({ ...filters, order: query.order ?? '-created_at', limit: query.limit ?? 10, after }),
         store.countEvents(filters),
       ]);
-      return { object: 'list', data_ref: 'data', data: events.map(presentEvent), total };
+      return { object: 'list', data_ref: 'data', data: presentEvents(customerId, events), total };
     },
 
     /** POST /customers/{id}/permanent-deletion: the customer and all its activity, gone for good. */

@@ -77,9 +77,11 @@ export interface CustomerListRequest {
   page: CustomerPage;
 }
 
+/** A timestamptz in the wire format (ISO 8601 in UTC, milliseconds). */
+const wireTime = (expression: string) => `to_char(${expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 /** A timestamptz column in the wire format, under its own name. */
-export const isoTimestamp = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}`;
+export const isoTimestamp = (column: string) => `${wireTime(column)} AS ${column}`;
 
 const COLUMNS = `id, source_id, name, description, email, phone,
   to_char(birthday, 'YYYY-MM-DD') AS birthday, to_char(birthdate, 'YYYY-MM-DD') AS birthdate,
@@ -124,14 +126,14 @@ class Params {
   }
 }
 
+const WRITABLE_FIELDS = Object.keys(WRITABLE) as Array<keyof CustomerChanges>;
+
 function changedColumns(changes: CustomerChanges, params: Params): Array<[column: string, placeholder: string]> {
-  return (Object.keys(WRITABLE) as Array<keyof CustomerChanges>)
-    .filter((field) => changes[field] !== undefined)
-    .map((field) => {
-      const value = changes[field];
-      const cast = WRITABLE[field];
-      return [field, params.add(cast === 'jsonb' && value !== null ? JSON.stringify(value) : value, cast)];
-    });
+  return WRITABLE_FIELDS.filter((field) => changes[field] !== undefined).map((field) => {
+    const value = changes[field];
+    const cast = WRITABLE[field];
+    return [field, params.add(cast === 'jsonb' && value !== null ? JSON.stringify(value) : value, cast)];
+  });
 }
 
 function filterConditions(filters: CustomerFilters, params: Params): string[] {
@@ -222,8 +224,6 @@ function batchValue(field: keyof CustomerChanges): string {
       return `i ->> '${field}'`;
   }
 }
-
-const WRITABLE_FIELDS = Object.keys(WRITABLE) as Array<keyof CustomerChanges>;
 
 /** When a batch is written and by which request: the group of the activity events it records. */
 export interface BatchStamp {
@@ -382,7 +382,7 @@ export function createCustomerStore(db: pg.Pool) {
           SELECT ${COLUMNS} FROM customers WHERE id = (${LIVE_BY_KEY}) AND deleted_at IS NULL FOR UPDATE
         ), deletion AS (
           UPDATE customers SET deleted_at = ${at},
-            source_id = customers.source_id || '_deleted' || to_char(${at} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+            source_id = customers.source_id || '_deleted' || ${wireTime(at)}
           FROM target WHERE customers.id = target.id
           RETURNING customers.deleted_at
         )`;

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { createCustomerService, type CustomerService } from '../customers/service.js';
+import { createCustomerService, type CustomerService, type CustomerServiceOptions } from '../customers/service.js';
 import { createCustomerStore } from '../customers/store.js';
 
 declare module 'fastify' {
@@ -8,14 +8,9 @@ declare module 'fastify' {
   }
 }
 
-export interface CustomersOptions {
-  publicUrl: string;
-  cockpitSecret: string;
-}
-
-export default fp<CustomersOptions>(
-  async (app, { publicUrl, cockpitSecret }) => {
-    app.decorate('customers', createCustomerService(createCustomerStore(app.db), { publicUrl, cockpitSecret }));
+export default fp<CustomerServiceOptions>(
+  async (app, options) => {
+    app.decorate('customers', createCustomerService(createCustomerStore(app.db), options));
   },
   { name: 'customers', dependencies: ['database'] },
 );
