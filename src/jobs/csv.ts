@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { parse, type Options } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { ApiError } from '../errors.js';
-import type { Address } from '../schemas/customer.js';
+import { MAX_METADATA_KEY_LENGTH, type Address } from '../schemas/customer.js';
 
 /**
  * The CSV format of POST /customers/importCSV: a header row, then one customer per row.
@@ -54,8 +54,6 @@ const CSV_OPTIONS: Options = {
   skip_records_with_error: true,
 };
 
-const MAX_METADATA_KEY = 100;
-
 /** A column name as a description can quote it. */
 const quoted = (name: string) => JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}…` : name);
 
@@ -70,8 +68,8 @@ export function mapHeader(header: readonly string[]): Target[] {
     const name = raw.trim();
     if (name === '') throw badHeader(`column ${index + 1} has no name`);
     const target = STANDARD_COLUMNS[name.toLowerCase()] ?? { kind: 'metadata', key: name };
-    if (target.kind === 'metadata' && name.length > MAX_METADATA_KEY) {
-      throw badHeader(`the column name ${quoted(name)} is longer than ${MAX_METADATA_KEY} characters (metadata keys cannot be)`);
+    if (target.kind === 'metadata' && name.length > MAX_METADATA_KEY_LENGTH) {
+      throw badHeader(`the column name ${quoted(name)} is longer than ${MAX_METADATA_KEY_LENGTH} characters (metadata keys cannot be)`);
     }
     const slot =
       target.kind === 'field' ? target.field : target.kind === 'address' ? `address.${target.line}` : `metadata.${target.key}`;

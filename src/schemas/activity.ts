@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { StringEnum, Timestamp } from './common.js';
+import { Count, PageLimit, StringEnum, Timestamp } from './common.js';
 import { Customer, customerExample } from './customer.js';
 
 /** Examples for the OpenAPI document. */
@@ -31,7 +31,7 @@ export const CustomerActivity = Type.Object(
 );
 export type CustomerActivity = Static<typeof CustomerActivity>;
 
-const limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1..100.' }));
+const limit = Type.Optional(PageLimit);
 const order = Type.Optional(
   StringEnum(activityOrders, { default: '-created_at', description: 'Oldest first (created_at) or newest first (-created_at).' }),
 );
@@ -103,7 +103,6 @@ export const CustomerActivitiesList = Type.Object(
 );
 export type CustomerActivitiesList = Static<typeof CustomerActivitiesList>;
 
-const Count = Type.Integer({ minimum: 0 });
 export const PermanentDeletion = Type.Object(
   {
     id: Type.String({ example: 'del_7k3buMvBsJuXiLRmdh1WZvZs' }),

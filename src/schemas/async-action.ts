@@ -1,5 +1,5 @@
 import { Type, type Static, type TArray } from '@sinclair/typebox';
-import { StringEnum, Timestamp } from './common.js';
+import { PageLimit, StringEnum, Timestamp } from './common.js';
 import { CustomerBulkItem, MetadataInput, SourceId } from './customer.js';
 
 /** The largest body the bulk, metadata and CSV endpoints take: 10 MiB, as Voucherify. */
@@ -155,7 +155,7 @@ export type AsyncActionIdParams = Static<typeof AsyncActionIdParams>;
 
 export const AsyncActionListQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1..100.' })),
+    limit: Type.Optional(PageLimit),
     end_date: Type.Optional(Timestamp({ description: 'Only actions created before this time.' })),
   },
   { additionalProperties: false },

@@ -16,6 +16,12 @@ export const CalendarDate = (options: { description?: string } = {}) =>
 export const Timestamp = (options: { description?: string } = {}) =>
   Type.String({ format: 'iso-timestamp', example: '2022-08-30T06:32:07.380Z', ...options });
 
+/** A page size: 1..100, 10 when not given. */
+export const PageLimit = Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1..100.' });
+
+/** How many there are of something. */
+export const Count = Type.Integer({ minimum: 0 });
+
 /** The contract's error body. */
 export const ErrorBody = Type.Object(
   {

@@ -1,5 +1,5 @@
 import { Type, type Static, type TOptional, type TSchema } from '@sinclair/typebox';
-import { CalendarDate, Nullable, StringEnum, Timestamp } from './common.js';
+import { CalendarDate, Count, Nullable, PageLimit, StringEnum, Timestamp } from './common.js';
 
 /** Limits from the contract: strings 1..255 chars unless said otherwise. */
 const Text = (description: string, maxLength = 255) => Type.String({ minLength: 1, maxLength, description });
@@ -7,7 +7,9 @@ const Text = (description: string, maxLength = 255) => Type.String({ minLength: 
 const MAX_METADATA_DEPTH = 5;
 
 const MetadataScalar = [Type.String(), Type.Number(), Type.Boolean(), Type.Null()];
-const MetadataKey = { minLength: 1, maxLength: 100 };
+/** Metadata keys: the CSV import checks its metadata columns' names against the same limit. */
+export const MAX_METADATA_KEY_LENGTH = 100;
+const MetadataKey = { minLength: 1, maxLength: MAX_METADATA_KEY_LENGTH };
 
 /** A metadata value: a scalar, an array of scalars, or an object nested at most `depth` more levels. */
 const metadataValue = (depth: number): TSchema =>
@@ -159,7 +161,6 @@ export type CustomerBulkItem = Static<typeof CustomerBulkItem>;
 /** The stored, client-writable part of a customer, as an update sends it. */
 export type CustomerFields = Omit<CustomerUpdateBody, 'id' | 'source_id'>;
 
-const Count = Type.Integer({ minimum: 0 });
 const CustomerSummary = Type.Object({
   redemptions: Type.Object({
     total_redeemed: Count,
@@ -218,7 +219,7 @@ const Filter = (description: string) => Type.String({ minLength: 1, maxLength: 1
 
 export const CustomerListQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'Page size, 1..100.' })),
+    limit: Type.Optional(PageLimit),
     page: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, default: 1, description: 'Page number, 1..99.' })),
     email: Type.Optional(Filter('Only customers with exactly this email.')),
     city: Type.Optional(Filter('Only customers whose address.city is exactly this.')),
