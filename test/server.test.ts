@@ -21,6 +21,8 @@ interface Outcome {
   sentAt: number;
   doneAt: number;
   status?: number;
+  /** The response's Connection header. */
+  connection?: string;
   error?: string;
 }
 
@@ -30,7 +32,9 @@ function send(agent: http.Agent, origin: string, method: string, path: string, b
     let sentAt = Number.NaN;
     const request = http.request(`${origin}${path}`, { method, headers, agent }, (response) => {
       response.resume();
-      response.on('end', () => resolve({ sentAt, doneAt: performance.now(), status: response.statusCode }));
+      response.on('end', () =>
+        resolve({ sentAt, doneAt: performance.now(), status: response.statusCode, connection: response.headers.connection }),
+      );
       response.on('error', (error) => resolve({ sentAt, doneAt: performance.now(), error: error.message }));
     });
     request.on('finish', () => (sentAt = performance.now()));
@@ -91,9 +95,16 @@ describe('graceful shutdown', () => {
     expect(code).toBe(0);
     expect(at - signalAt).toBeLessThan(10_000);
     expect(server.output()).toContain('shutting down: finishing requests in flight');
+    // Logged just before the process exits: only the flush at exit can have written it.
+    expect(server.output()).toContain('"msg":"stopped"');
+    // A request sent after the signal either finds its connection closed or is answered in full.
+    const answeredAfterSignal = outcomes.filter((outcome) => outcome.sentAt >= signalAt && !outcome.error);
+    expect(answeredAfterSignal.filter((outcome) => outcome.status !== 200)).toEqual([]);
     console.log(
       `shutdown: ${beforeSignal.length} requests sent before SIGTERM (${inFlightAtSignal.length} in flight) all 200; ` +
-        `${outcomes.length - beforeSignal.length} after it; exit ${code} after ${Math.round(at - signalAt)} ms`,
+        `${outcomes.length - beforeSignal.length} after it (${answeredAfterSignal.length} answered, ` +
+        `${answeredAfterSignal.filter((outcome) => outcome.connection === 'close').length} with Connection: close); ` +
+        `exit ${code} after ${Math.round(at - signalAt)} ms`,
     );
   });
 });
