@@ -167,3 +167,24 @@ describe('logs in a terminal', () => {
     }
   });
 });
+
+describe('npm start without API_KEYS or COCKPIT_SECRET (outside production)', () => {
+  it('logs a generated key pair once, accepts only that pair, and warns that cockpit links end with the run', async () => {
+    const database = await copyTemplateDatabase(inject('testDatabase'));
+    const server = await startServerProcess({ ...database.env, API_KEYS: '' }, { entry: 'built' });
+    try {
+      const generated = [...server.output().matchAll(/X-App-Id: (app_[0-9a-f]{16}), X-App-Token: ([0-9a-f]{48})/g)];
+      expect(generated).toHaveLength(1);
+      const [, appId, secret] = generated[0]!;
+      const list = (id: string, token: string) =>
+        fetch(`${server.base}/v1/customers?limit=1`, { headers: { 'X-App-Id': id, 'X-App-Token': token } });
+      expect((await list(appId!, secret!)).status).toBe(200);
+      expect((await list(APP_ID, APP_SECRET)).status).toBe(401);
+      expect(server.output()).toContain('COCKPIT_SECRET is not set');
+      expect(await server.stop()).toBe(0);
+    } finally {
+      server.process.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+});
