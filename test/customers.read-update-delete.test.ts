@@ -64,11 +64,14 @@ describe('GET /v1/customers/:customerId', () => {
         details: 'A path segment is longer than any customer id or source_id can be',
       }),
     );
+    // Found while routing, before any hook: the header still names the request.
+    expect(response.headers['x-request-id']).toBe(response.body.request_id);
   });
 
   it('answers 400 for malformed percent-encoding', async () => {
     const response = await api.get('/v1/customers/%E0%A4%A').expect(400);
     expect(response.body).toEqual(invalidPayload('The URL is not validly percent-encoded'));
+    expect(response.headers['x-request-id']).toBe(response.body.request_id);
   });
 });
 
