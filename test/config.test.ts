@@ -35,6 +35,10 @@ describe('loadConfig', () => {
     });
   });
 
+  it('bases the default PUBLIC_URL on PORT', () => {
+    expect(loadConfig({ DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, PORT: '8080' }).publicUrl).toBe('http://localhost:8080');
+  });
+
   it('reads the job variables', () => {
     const config = loadConfig({
       DATABASE_URL,
