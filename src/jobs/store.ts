@@ -45,8 +45,6 @@ export interface BatchProgress {
 const COLUMNS = `id, type, status, request_id, params, input_size, input_read, position, done_count, failed_count, error,
   ${isoTimestamp('created_at')}, ${isoTimestamp('updated_at')}, ${isoTimestamp('started_at')}, ${isoTimestamp('finished_at')}`;
 
-const FINISHED = `status IN ('DONE', 'FAILED')`;
-
 /** The input of a finished action is of no more use; its failures stay, they are part of the result. */
 const dropInput = async (db: Queryable, id: string) => {
   await db.query('DELETE FROM async_action_items WHERE action_id = $1', [id]);
@@ -203,7 +201,7 @@ export function createAsyncActionStore(db: pg.Pool) {
       const result = await tx.query(
         `UPDATE async_actions SET status = 'FAILED', lease_token = NULL, error = $2, updated_at = $3, finished_at = $3,
            started_at = COALESCE(started_at, $3)
-         WHERE id = $1 AND NOT ${FINISHED} AND status <> 'UPLOADING'`,
+         WHERE id = $1 AND status IN ('ENQUEUED', 'IN_PROGRESS')`,
         [id, error, now],
       );
       if (result.rowCount !== 1) return false;
