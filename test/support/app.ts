@@ -36,7 +36,7 @@ export interface TestApp {
   };
   /** supertest without any headers. */
   raw: () => ReturnType<typeof supertest>;
-  /** A pool on the app's database, for tests that look at it directly (opened on first use). */
+  /** A pool on the app's database, for tests that look at it directly (opened on first use; the app's own pool on the embedded database). */
   readonly db: pg.Pool;
 }
 
@@ -61,6 +61,11 @@ export function useTestApp(env: Record<string, string> = {}, { logStream }: { lo
       delete: (path) => agent().delete(path).set(sdkHeaders),
     },
     get db() {
+      // The embedded database is one PostgreSQL session whose socket server interleaves the
+      // protocol messages of its connections outside transactions: a second connection's
+      // parameterized query could meet the app's between its parse and its bind. Tests share
+      // the app's own connection there, as the service's one-connection pool does.
+      if (databaseKind() === 'embedded') return context.app.db;
       return (pool ??= new pg.Pool({ connectionString: context.databaseUrl }));
     },
   };
