@@ -5,7 +5,10 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     pool: 'forks',
-    testTimeout: 30_000,
-    hookTimeout: 120_000,
+    // Above the tests' own patience (test/support/wait.ts), so a wait that gives up names what
+    // it waited for. Tests order concurrent things with barriers, not with time: these bounds
+    // only catch a hang, on machines faster or slower than the one they were written on.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
   },
 });

@@ -1,10 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAsyncActionStore } from '../src/jobs/store.js';
 import { withTransaction } from '../src/transaction.js';
 import { APP_ID, APP_SECRET, databaseKind, useTestApp } from './support/app.js';
 import { finishedAction } from './support/async-actions.js';
+import { lockCustomer, type CustomerLock } from './support/barriers.js';
 import { unique } from './support/customers.js';
 import { startWorkerProcess, type WorkerProcess } from './support/processes.js';
 
@@ -14,13 +13,16 @@ const JOB_TIMEOUT_SECONDS = '3';
 const test = useTestApp({ WORKER_ENABLED: 'false', JOB_TIMEOUT_SECONDS });
 
 const workers: WorkerProcess[] = [];
+const locks: CustomerLock[] = [];
 afterEach(async () => {
+  await Promise.all(locks.splice(0).map((lock) => lock.release()));
   await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
 });
 
-/** A worker process on this file's database; small batches make a job last long enough to interrupt. */
+/** A worker process on this file's database, working on one job at a time, in batches of 20 rows. */
 async function startWorker(env: Record<string, string> = {}) {
   const worker = startWorkerProcess(test.databaseUrl, {
+    WORKER_CONCURRENCY: '1',
     JOB_BATCH_SIZE: '20',
     JOB_TIMEOUT_SECONDS,
     WORKER_POLL_SECONDS: '0.5',
@@ -50,6 +52,23 @@ async function actionRow(id: string) {
   return rows[0];
 }
 
+/**
+ * The barrier these tests hold: the customers of the input rows `first` to `first + size - 1`,
+ * one batch, created beforehand, the first of them locked. A job's batches commit up to that
+ * batch, whose update then waits for the test, however fast or slow the machine is. The batch
+ * creates no customer, so its open transaction holds no lock another job could meet (the live
+ * counts); the import updates those `size` customers.
+ */
+async function holdBatch(prefix: string, first: number, size: number): Promise<CustomerLock> {
+  const ids: string[] = [];
+  for (let row = first; row < first + size; row += 1) {
+    ids.push((await test.api.post('/v1/customers', { source_id: `${prefix}-${row}` }).expect(200)).body.id);
+  }
+  const lock = await lockCustomer(test.databaseUrl, ids[0]!);
+  locks.push(lock);
+  return lock;
+}
+
 /** How many customers the import wrote, and how many of them were written more than once. */
 async function customersOf(prefix: string) {
   const { rows } = await test.db.query(
@@ -65,12 +84,14 @@ async function openJobs(): Promise<number> {
   return rows[0].open;
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+/** The action's jobs, oldest first: their state, and whether a worker may take them now. */
+async function jobsOf(actionId: string) {
+  const { rows } = await test.db.query(
+    `SELECT state::text, start_after <= now() AS available FROM pgboss.job
+     WHERE name = 'async-actions' AND data ->> 'actionId' = $1 ORDER BY created_on, id`,
+    [actionId],
+  );
+  return rows;
 }
 
 // Worker processes of their own cannot open the embedded database, which one process owns.
@@ -78,60 +99,73 @@ const embedded = databaseKind() === 'embedded';
 if (embedded) console.warn('Skipping the worker-process tests: the embedded database belongs to one process.');
 
 describe.skipIf(embedded)('async actions across worker processes', () => {
-  it('keeps an accepted action queued while no worker runs', async () => {
-    const id = await importRows(unique('queued'), 10);
-    await sleep(500);
+  it('keeps an accepted action queued while no worker runs, and the first worker to start takes it', async () => {
+    const prefix = unique('queued');
+    const id = await importRows(prefix, 10);
+    // No process works on jobs: this file's app accepts only, and no worker process runs.
     expect((await test.api.get(`/v1/async-actions/${id}`).expect(200)).body).toMatchObject({ status: 'ENQUEUED', progress: 0 });
+    expect(await jobsOf(id)).toEqual([{ state: 'created', available: true }]);
+
+    await startWorker();
+    expect(await finishedAction(test.api, id)).toMatchObject({ status: 'DONE', result: { done_count: 10, failed_count: 0 } });
+    expect(await customersOf(prefix)).toEqual({ customers: 10, written_again: 0 });
   });
 
   it('after a worker is killed mid-job, shows exactly the batches it committed, and another worker finishes the job', async () => {
     const prefix = unique('killed');
     const rows = 10_000;
     const id = await importRows(prefix, rows);
+    const lock = await holdBatch(prefix, 400, 20);
     const first = await startWorker();
-    await waitUntil(async () => (await actionRow(id)).position >= 400, 'the first batches');
+    // The first 20 batches commit; the 21st (rows 400 to 419) waits, and is killed there.
+    await lock.waiters(1);
     expect(await first.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
 
     // Nothing half-applied: the committed position, the counts and the customers agree.
-    const interrupted = await actionRow(id);
-    expect(interrupted).toMatchObject({ status: 'IN_PROGRESS', failed_count: 0, done_count: interrupted.position });
-    expect(interrupted.position).toBeLessThan(rows);
-    expect(await customersOf(prefix)).toEqual({ customers: interrupted.position, written_again: 0 });
+    expect(await actionRow(id)).toMatchObject({ status: 'IN_PROGRESS', position: 400, done_count: 400, failed_count: 0 });
+    // The 400 rows imported, and the held batch's customers, not yet written by the import.
+    expect(await customersOf(prefix)).toEqual({ customers: 420, written_again: 0 });
     const shown = (await test.api.get(`/v1/async-actions/${id}`).expect(200)).body;
-    expect(shown).toMatchObject({ status: 'IN_PROGRESS', result: { done_count: interrupted.position, failed_count: 0, failed: [] } });
+    expect(shown).toMatchObject({ status: 'IN_PROGRESS', result: { done_count: 400, failed_count: 0, failed: [] } });
     // The share of the file the applied rows took, within a few percent.
-    expect(Math.abs(shown.progress - (100 * interrupted.position) / rows)).toBeLessThanOrEqual(3);
+    expect(Math.abs(shown.progress - (100 * 400) / rows)).toBeLessThanOrEqual(3);
 
+    await lock.release();
     await startWorker();
-    const action = await finishedAction(test.api, id, 40_000);
+    const action = await finishedAction(test.api, id);
     expect(action).toMatchObject({ status: 'DONE', progress: 100, result: { done_count: rows, failed_count: 0 } });
-    // Each row applied once: a row applied twice would have updated its customer.
-    expect(await customersOf(prefix)).toEqual({ customers: rows, written_again: 0 });
+    // Each row applied once: a row applied twice would have updated its customer. Only the held
+    // batch's customers, which existed before the import, were updated.
+    expect(await customersOf(prefix)).toEqual({ customers: rows, written_again: 20 });
     expect((await actionRow(id)).claims).toBeGreaterThanOrEqual(2);
   });
 
-  it('a worker stopped with SIGTERM ends its batch, hands the job on and exits; the next worker goes on at once', async () => {
+  it('a worker stopped with SIGTERM ends its batch, hands the job on and exits; the next worker goes on without waiting for the job to expire', async () => {
     const prefix = unique('stopped');
     const rows = 8000;
     const id = await importRows(prefix, rows);
-    // Slices long enough that only the stop hands the job on.
+    const lock = await holdBatch(prefix, 200, 20);
+    // Jobs expire after 10 minutes: only the hand-on can pass this job to the next worker.
     const first = await startWorker({ JOB_TIMEOUT_SECONDS: '600' });
-    await waitUntil(async () => (await actionRow(id)).position >= 200, 'the first batches');
-    expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    await lock.waiters(1);
+    // Stopped in the middle of the batch of rows 200 to 219, which it finishes once the lock is gone.
+    const stopped = first.stop('SIGTERM');
+    await first.logged('job workers stopping');
+    await lock.release();
+    expect(await stopped).toEqual({ code: 0, signal: null });
 
-    const handedOn = await actionRow(id);
-    expect(handedOn).toMatchObject({ status: 'IN_PROGRESS', lease_token: null, done_count: handedOn.position });
-    expect(handedOn.position % 20).toBe(0);
-    expect(await customersOf(prefix)).toEqual({ customers: handedOn.position, written_again: 0 });
+    expect(await actionRow(id)).toMatchObject({ status: 'IN_PROGRESS', lease_token: null, position: 220, done_count: 220 });
+    expect(await customersOf(prefix)).toEqual({ customers: 220, written_again: 20 });
+    // The stopped worker's job completed as it handed on; the next one may be taken at once.
+    expect(await jobsOf(id)).toEqual([
+      { state: 'completed', available: true },
+      { state: 'created', available: true },
+    ]);
 
-    const resumedAt = Date.now();
     await startWorker({ JOB_TIMEOUT_SECONDS: '600' });
-    const action = await finishedAction(test.api, id, 40_000);
+    const action = await finishedAction(test.api, id);
     expect(action.result).toMatchObject({ done_count: rows, failed_count: 0 });
-    // Without the hand-on, the job would wait for its 3 s expiry and the retry delay after it.
-    expect(Date.now() - resumedAt).toBeLessThan(15_000);
-    expect(await customersOf(prefix)).toEqual({ customers: rows, written_again: 0 });
-    // The stopped worker's job completed when it handed on, the next one when it finished.
+    expect(await customersOf(prefix)).toEqual({ customers: rows, written_again: 20 });
     expect(await openJobs()).toBe(0);
   });
 
@@ -140,14 +174,23 @@ describe.skipIf(embedded)('async actions across worker processes', () => {
     const env = { JOB_BATCH_SIZE: '10', JOB_TIMEOUT_SECONDS: '600' };
     await Promise.all([startWorker(env), startWorker(env)]);
     const prefixes = Array.from({ length: 6 }, () => unique('shared'));
-    const ids = [];
-    for (const prefix of prefixes) ids.push(await importRows(prefix, 600));
-    for (const id of ids) await finishedAction(test.api, id, 60_000);
+    // The first job holds whichever worker takes it at its first batch, so the other worker
+    // must take the rest: one job at a time each.
+    const lock = await holdBatch(prefixes[0]!, 0, 10);
+    const ids = [await importRows(prefixes[0]!, 600)];
+    await lock.waiters(1);
+    for (const prefix of prefixes.slice(1)) ids.push(await importRows(prefix, 600));
+    for (const id of ids.slice(1)) await finishedAction(test.api, id);
+    await lock.release();
+    await finishedAction(test.api, ids[0]!);
 
     const claims = await Promise.all(ids.map(actionRow));
     expect(claims.map((row) => ({ claims: row.claims, done: row.done_count }))).toEqual(ids.map(() => ({ claims: 1, done: 600 })));
     expect(new Set(claims.map((row) => row.worker)).size).toBe(2);
-    for (const prefix of prefixes) expect(await customersOf(prefix)).toEqual({ customers: 600, written_again: 0 });
+    expect(new Set(claims.slice(1).map((row) => row.worker))).toEqual(new Set([claims[1]!.worker]));
+    expect(claims[0]!.worker).not.toBe(claims[1]!.worker);
+    expect(await customersOf(prefixes[0]!)).toEqual({ customers: 600, written_again: 10 });
+    for (const prefix of prefixes.slice(1)) expect(await customersOf(prefix)).toEqual({ customers: 600, written_again: 0 });
     expect(await openJobs()).toBe(0);
   });
 });

@@ -26,7 +26,7 @@ describe('an async action that cannot be carried out', () => {
     const prefix = unique('fine');
     const items = Array.from({ length: 25 }, (_, index) => ({ source_id: index === 22 ? unique('poison') : `${prefix}-${index}` }));
     const accepted = await test.api.post('/v1/customers/bulk/async', items).expect(202);
-    const action = await finishedAction(test.api, accepted.body.async_action_id, 60_000);
+    const action = await finishedAction(test.api, accepted.body.async_action_id);
     expect(action).toEqual({
       id: accepted.body.async_action_id,
       type: 'CUSTOMERS.BULK_UPDATE',

@@ -118,7 +118,7 @@ describe('npm start without DATABASE_URL', () => {
 
   it('runs on the embedded database in DATA_DIR, migrated, and keeps its data across restarts', async () => {
     const env = { ...credentials, DATA_DIR: dataDir };
-    const first = await startServerProcess(env, { entry: 'built', timeoutMs: 90_000 });
+    const first = await startServerProcess(env, { entry: 'built' });
     expect(first.output()).toContain('using the embedded database (PGlite)');
     expect(first.output()).toContain('applied database migrations');
     const ready = await fetch(`${first.base}/health/ready`);

@@ -91,6 +91,7 @@ export function startWorkers({ db, queue, runner, actions, concurrency, pollSeco
     },
     async stop() {
       stopping.abort();
+      log.info('job workers stopping: each finishes the batch it is applying and hands its job on');
       await Promise.all(loops);
     },
   };

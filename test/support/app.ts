@@ -6,6 +6,7 @@ import { buildApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { loggerOptions } from '../../src/logger.js';
 import { copyTemplateDatabase, type TestDatabaseKind } from './database.js';
+import { PATIENT_DATABASE_BOUNDS } from './wait.js';
 
 export const APP_ID = 'test-app';
 export const APP_SECRET = 'test-secret-5f1c0b7e';
@@ -78,6 +79,7 @@ export function useTestApp(env: Record<string, string> = {}, { logStream }: { lo
       API_KEYS: `${APP_ID}:${APP_SECRET}`,
       PUBLIC_URL,
       COCKPIT_SECRET,
+      ...PATIENT_DATABASE_BOUNDS,
       ...env,
     });
     // The production logger writing to the stream given, or no logging at all.

@@ -1,19 +1,18 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { TestApp } from './app.js';
 import { ANY_REQUEST_ID, ANY_TIMESTAMP } from './customers.js';
+import { PATIENCE_MS, until } from './wait.js';
 
 export const ANY_ASYNC_ACTION_ID = expect.stringMatching(/^aa_[0-9a-f]{18}$/);
 
 /** Polls GET /v1/async-actions/{id} until the action is DONE or FAILED; returns its body. */
-export async function finishedAction(api: TestApp['api'], id: string, timeoutMs = 30_000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await api.get(`/v1/async-actions/${id}`).expect(200);
-    if (body.status === 'DONE' || body.status === 'FAILED') return body;
-    if (Date.now() > deadline) throw new Error(`async action ${id} still ${body.status} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
+export async function finishedAction(api: TestApp['api'], id: string, timeoutMs = PATIENCE_MS): Promise<Record<string, any>> {
+  let action: Record<string, any> = {};
+  await until(async () => {
+    action = (await api.get(`/v1/async-actions/${id}`).expect(200)).body;
+    return action.status === 'DONE' || action.status === 'FAILED';
+  }, `async action ${id} to finish`, timeoutMs);
+  return action;
 }
 
 /** The whole async action body of a finished action with this result. */

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { PATIENT_DATABASE_BOUNDS, until } from './wait.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -9,17 +9,28 @@ export interface WorkerProcess {
   readonly child: ChildProcess;
   /** Everything the process logged so far, for failure messages. */
   output(): string;
+  /** Resolves once the process has logged `text`. */
+  logged(text: string): Promise<void>;
   /** Resolves once the process works on jobs. */
   ready(): Promise<void>;
   /** Sends `signal` and waits for the exit: its code, or the signal that ended it. */
   stop(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Resolves once a process of the test's has logged `text`; fails if it exits first. */
+export function untilLogged(child: ChildProcess, output: () => string, text: string): Promise<void> {
+  return until(() => {
+    if (output().includes(text)) return true;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the process exited before logging '${text}':\n${output()}`);
+    return false;
+  }, `the process to log '${text}'`);
+}
+
 /** `npm run worker`, from the sources: a real process with its own pool, queue maintenance and workers. */
 export function startWorkerProcess(databaseUrl: string, env: Record<string, string> = {}): WorkerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts', 'worker'], {
     cwd: projectRoot,
-    env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', NODE_ENV: 'test', ...env },
+    env: { ...process.env, ...PATIENT_DATABASE_BOUNDS, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', NODE_ENV: 'test', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -27,15 +38,13 @@ export function startWorkerProcess(databaseUrl: string, env: Record<string, stri
   child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
 
+  const logged = (text: string) => untilLogged(child, () => output, text);
+
   return {
     child,
     output: () => output,
-    async ready() {
-      for (let waited = 0; !output.includes('working on async action jobs'); waited += 50) {
-        if (child.exitCode !== null || waited > 30_000) throw new Error(`worker did not start:\n${output}`);
-        await sleep(50);
-      }
-    },
+    logged,
+    ready: () => logged('working on async action jobs'),
     async stop(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const [code, endedBy] = await exited;

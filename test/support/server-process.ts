@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { APP_ID, APP_SECRET } from './app.js';
+import { untilLogged } from './processes.js';
+import { PATIENCE_MS, PATIENT_DATABASE_BOUNDS } from './wait.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -12,6 +14,8 @@ export interface ServerProcess {
   output(): string;
   /** Resolves, once its output is closed, with the exit code (or the signal that ended it) and when (performance.now()). */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** Resolves once the process has logged `text`. */
+  logged(text: string): Promise<void>;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -28,7 +32,7 @@ export interface StartOptions {
  */
 export async function startServerProcess(
   env: Record<string, string>,
-  { entry = 'source', timeoutMs = 60_000 }: StartOptions = {},
+  { entry = 'source', timeoutMs = PATIENCE_MS }: StartOptions = {},
 ): Promise<ServerProcess> {
   const args = entry === 'built' ? ['dist/server.js'] : ['--import', 'tsx', 'src/server.ts'];
   const child = spawn(process.execPath, args, {
@@ -40,6 +44,7 @@ export async function startServerProcess(
       HOST: '127.0.0.1',
       PORT: '0',
       LOG_LEVEL: 'info',
+      ...PATIENT_DATABASE_BOUNDS,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,6 +79,7 @@ export async function startServerProcess(
     base,
     process: child,
     output: () => output,
+    logged: (text) => untilLogged(child, () => output, text),
     exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
