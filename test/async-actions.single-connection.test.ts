@@ -11,6 +11,7 @@ import { createAsyncActionStore } from '../src/jobs/store.js';
 import { startWorkers, type Workers } from '../src/jobs/workers.js';
 import { useTestApp } from './support/app.js';
 import { unique } from './support/customers.js';
+import { until } from './support/wait.js';
 
 // The jobs stack as the jobs plugin assembles it, over a pool of ONE connection: the embedded
 // database mode serves the whole app on one connection, and nothing here may wait for a second.
@@ -49,12 +50,12 @@ afterAll(async () => {
 });
 
 async function whenDone(id: string) {
-  for (let tries = 0; tries < 600; tries += 1) {
-    const action = await service.get(id);
-    if (action.status === 'DONE' || action.status === 'FAILED') return action;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${id} did not finish`);
+  let action = await service.get(id);
+  await until(async () => {
+    action = await service.get(id);
+    return action.status === 'DONE' || action.status === 'FAILED';
+  }, `async action ${id} to finish`);
+  return action;
 }
 
 describe('async actions on a single database connection', () => {

@@ -121,7 +121,7 @@ describe.skipIf(chromiumMissing)('GET /docs in a browser', () => {
     const browser = await openBrowser(origin);
     try {
       await browser.page.goto(`${origin}/docs`);
-      await browser.page.locator('.opblock').first().waitFor({ timeout: 20_000 });
+      await browser.page.locator('.opblock').first().waitFor();
       const operations = await browser.page
         .locator('.opblock-summary')
         .evaluateAll((elements) =>

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { databaseKind, useTestApp } from './support/app.js';
 
-const test = useTestApp();
+// No job worker: nothing but the test's requests and the connections it holds uses the pool.
+const test = useTestApp({ WORKER_ENABLED: 'false' });
 
 /** The value of one sample line, e.g. `http_requests_total{method="GET",...}`. */
 function sample(text: string, name: string): number | undefined {
@@ -31,13 +32,35 @@ describe('GET /metrics', () => {
     expect(text).not.toContain('/no/such/path');
   });
 
-  it('reports the database pool and the process', async () => {
-    const text = (await test.raw().get('/metrics').expect(200)).text;
-    expect(sample(text, 'db_pool_connections')).toBeGreaterThanOrEqual(1);
-    expect(sample(text, 'db_pool_idle_connections')).toBeGreaterThanOrEqual(0);
-    expect(sample(text, 'db_pool_waiting_requests')).toBe(0);
+  it('reports the database pool: connections held, idle, and queries waiting for one', async () => {
+    const pool = test.app.db;
     // The embedded database is one session: its pool has a single connection.
-    expect(sample(text, 'db_pool_max_connections')).toBe(databaseKind() === 'embedded' ? 1 : 10);
+    const max = databaseKind() === 'embedded' ? 1 : 10;
+    const poolSamples = async () => {
+      const text = (await test.raw().get('/metrics').expect(200)).text;
+      return {
+        connections: sample(text, 'db_pool_connections'),
+        idle: sample(text, 'db_pool_idle_connections'),
+        waiting: sample(text, 'db_pool_waiting_requests'),
+        max: sample(text, 'db_pool_max_connections'),
+      };
+    };
+    // The test holds every connection, and one more query waits for one.
+    const held = await Promise.all(Array.from({ length: max }, () => pool.connect()));
+    const waiting = pool.connect();
+    try {
+      expect(await poolSamples()).toEqual({ connections: max, idle: 0, waiting: 1, max });
+    } finally {
+      for (const client of held) client.release();
+      (await waiting).release();
+    }
+    // Released: all idle (the pool may already have closed some of them, idle too long).
+    const released = await poolSamples();
+    expect(released).toEqual({ connections: released.idle, idle: released.idle, waiting: 0, max });
+  });
+
+  it('reports the process', async () => {
+    const text = (await test.raw().get('/metrics').expect(200)).text;
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(sample(text, 'process_cpu_seconds_total')).toBeGreaterThan(0);
     expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');

@@ -7,6 +7,7 @@ import { APP_ID, APP_SECRET, sdkHeaders, useTestApp } from './support/app.js';
 import { clusterUnavailable, createCluster, type Cluster } from './support/cluster.js';
 import { errorBody } from './support/customers.js';
 import { migrate } from './support/database.js';
+import { until } from './support/wait.js';
 
 const unavailable = errorBody(503, 'service_unavailable', 'Service unavailable', {
   details: 'The database is unavailable: retry shortly',
@@ -46,7 +47,7 @@ async function listen(app: App): Promise<string> {
 describe('bounded waits: a slow statement or an exhausted pool ends in 503, never a hung request', () => {
   const test = useTestApp({ DATABASE_POOL_SIZE: '2', DATABASE_CONNECT_TIMEOUT_MS: '300', DATABASE_STATEMENT_TIMEOUT_MS: '500' });
 
-  it('answers 503 with Retry-After to every request stuck behind a lock, then recovers', async () => {
+  it('answers 503 with Retry-After within 2 s (its 0.5 s statement timeout, with room for a loaded machine) to every request stuck behind a lock, then recovers', async () => {
     const base = await listen(test.app);
     const created = await call(base, 'POST', '/v1/customers', { name: 'Locked' });
     const locker = new pg.Client({ connectionString: test.databaseUrl });
@@ -74,7 +75,7 @@ describe('bounded waits: a slow statement or an exhausted pool ends in 503, neve
 const skipReason = clusterUnavailable();
 if (skipReason) console.warn(`Skipping the database outage test: it ${skipReason}.`);
 
-describe.skipIf(skipReason)('a database outage of 10 s under load', () => {
+describe.skipIf(skipReason)('a database outage under load', () => {
   let cluster: Cluster;
   let app: App;
   let base: string;
@@ -98,7 +99,7 @@ describe.skipIf(skipReason)('a database outage of 10 s under load', () => {
     cluster?.drop();
   });
 
-  it('answers every request within 2 s, 503 while down, 200 again within 5 s, and loses no acknowledged write', async () => {
+  it('answers every request within 2 s (its 1 s connect timeout, with room for a loaded machine), 503 while down, only 200s from 5 s after the restart, and loses no acknowledged write', async () => {
     const outcomes: Array<Outcome & { kind: string }> = [];
     const acknowledged: string[] = [];
     let running = true;
@@ -110,34 +111,36 @@ describe.skipIf(skipReason)('a database outage of 10 s under load', () => {
           : await call(base, 'GET', '/v1/customers?limit=5');
         outcomes.push({ ...outcome, kind: write ? 'write' : 'read' });
         if (write && outcome.status === 200) acknowledged.push((outcome.body as { id: string }).id);
+        // A pace, not a wait for anything: the load leaves the machine room to restart PostgreSQL.
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     };
     const workers = Array.from({ length: 4 }, (_, index) => worker(index));
+    const answeredSince = (since: number) => outcomes.filter((outcome) => outcome.startedAt >= since).length;
 
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Each phase lasts until it has seen enough requests, however fast the machine answers them.
+    await until(() => acknowledged.length >= 20, '20 writes acknowledged before the outage');
     const stoppingAt = Date.now();
     await cluster.stop();
     const downAt = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 10_000 - (downAt - stoppingAt)));
+    await until(() => answeredSince(downAt) >= 40, '40 requests answered while PostgreSQL is down');
     const startingAt = Date.now();
     await cluster.start();
     const backAt = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 8000));
+    await until(() => answeredSince(backAt + 5000) >= 20, '20 requests answered from 5 s after the restart');
     running = false;
     await Promise.all(workers);
 
-    expect(outcomes.length).toBeGreaterThan(100);
     for (const outcome of outcomes) {
       expect(outcome.ms, `${outcome.kind} at +${outcome.startedAt - stoppingAt} ms`).toBeLessThanOrEqual(2000);
       if (outcome.status !== 200) expect(outcome).toMatchObject({ status: 503, retryAfter: '1', body: unavailable });
     }
     // Between the moment PostgreSQL is surely down and the moment it is asked to start again.
     const during = outcomes.filter((outcome) => outcome.startedAt >= downAt && outcome.startedAt + outcome.ms <= startingAt);
-    expect(during.length).toBeGreaterThan(20);
-    expect(during.every((outcome) => outcome.status === 503)).toBe(true);
-    const recovered = outcomes.filter((outcome) => outcome.startedAt > backAt + 5000);
-    expect(recovered.length).toBeGreaterThan(10);
+    expect(during.length).toBeGreaterThanOrEqual(40);
+    expect(during.filter((outcome) => outcome.status !== 503)).toEqual([]);
+    const recovered = outcomes.filter((outcome) => outcome.startedAt >= backAt + 5000);
+    expect(recovered.length).toBeGreaterThanOrEqual(20);
     expect(recovered.map((outcome) => outcome.status)).toEqual(recovered.map(() => 200));
 
     const stored = new pg.Client({ connectionString: cluster.url('customers') });
@@ -145,5 +148,5 @@ describe.skipIf(skipReason)('a database outage of 10 s under load', () => {
     const { rows } = await stored.query<{ id: string }>('SELECT id FROM customers WHERE id = ANY($1)', [acknowledged]);
     await stored.end();
     expect(rows.map((row) => row.id).sort()).toEqual([...acknowledged].sort());
-  }, 60_000);
+  });
 });

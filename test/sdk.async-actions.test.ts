@@ -2,12 +2,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { VoucherifyServerSide } from '@voucherify/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
 import { ANY_ASYNC_ACTION_ID } from './support/async-actions.js';
 import { unique } from './support/customers.js';
+import { until } from './support/wait.js';
 
 const test = useTestApp();
 let client: ReturnType<typeof VoucherifyServerSide>;
@@ -23,12 +23,12 @@ afterAll(() => rm(directory, { recursive: true, force: true }));
 
 /** What a client written for Voucherify does: poll asyncActions.get until the action is done. */
 async function whenDone(id: string) {
-  for (let tries = 0; tries < 300; tries += 1) {
-    const action = await client.asyncActions.get(id);
-    if (action.status === 'DONE' || action.status === 'FAILED') return action;
-    await sleep(50);
-  }
-  throw new Error(`async action ${id} did not finish`);
+  let action = await client.asyncActions.get(id);
+  await until(async () => {
+    action = await client.asyncActions.get(id);
+    return action.status === 'DONE' || action.status === 'FAILED';
+  }, `async action ${id} to finish`);
+  return action;
 }
 
 describe('the official Voucherify JS SDK on async actions, unchanged', () => {

@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { APP_ID, APP_SECRET } from './support/app.js';
+import { lockCustomer } from './support/barriers.js';
 import { copyTemplateDatabase } from './support/database.js';
 import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { until } from './support/wait.js';
 
 const credentials = { COCKPIT_SECRET: 'server-test-cockpit-secret-0123456789' };
 const headers = { 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET, 'Content-Type': 'application/json' };
@@ -43,7 +45,11 @@ function send(agent: http.Agent, origin: string, method: string, path: string, b
   });
 }
 
-describe('graceful shutdown', () => {
+// The barrier is a row lock held from a second database session; the embedded database has one.
+const embedded = inject('testDatabase').kind === 'embedded';
+if (embedded) console.warn('Skipping the shutdown-under-load test: it holds a row lock from a second session, which the embedded database does not have.');
+
+describe.skipIf(embedded)('graceful shutdown', () => {
   let database: { env: Record<string, string>; drop: () => Promise<void> };
   let server: ServerProcess | undefined;
   beforeAll(async () => {
@@ -54,17 +60,18 @@ describe('graceful shutdown', () => {
     await database.drop();
   });
 
-  it('on SIGTERM under load, finishes every request sent before the signal and exits 0 within 10 s', async () => {
-    // A generous wait for a pooled connection: this test is about shutting down, not pool bounds.
-    server = await startServerProcess(
-      { ...database.env, ...credentials, RATE_LIMIT_PER_MINUTE: '0', DATABASE_CONNECT_TIMEOUT_MS: '10000' },
-      { entry: 'built' },
-    );
+  it('on SIGTERM under load, finishes every request sent before the signal, one held at a row lock across it, and exits 0 before its 10 s shutdown deadline', async () => {
+    server = await startServerProcess({ ...database.env, ...credentials, RATE_LIMIT_PER_MINUTE: '0' }, { entry: 'built' });
     const { base: origin } = server;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     for (let index = 0; index < 50; index++) {
       expect((await send(agent, origin, 'POST', '/v1/customers', { name: `Seed ${index}` })).status).toBe(200);
     }
+    // The barrier: a request that waits at the database, on a customer the test has locked, until
+    // the server has begun to shut down.
+    const created = await fetch(`${origin}/v1/customers`, { method: 'POST', headers, body: JSON.stringify({ name: 'Held' }) });
+    const heldId = ((await created.json()) as { id: string }).id;
+    const lock = await lockCustomer(database.env.DATABASE_URL!, heldId);
 
     const outcomes: Outcome[] = [];
     let signalAt = Number.POSITIVE_INFINITY;
@@ -80,28 +87,36 @@ describe('graceful shutdown', () => {
       }
     };
     const workers = Array.from({ length: 16 }, (_, index) => worker(index));
-    await new Promise((resolve) => setTimeout(resolve, 750));
+    const heldAgent = new http.Agent({ keepAlive: false });
+    const held = send(heldAgent, origin, 'PUT', `/v1/customers/${heldId}`, { name: 'Written after the signal' });
+    await lock.waiters(1);
+    await until(() => outcomes.length >= 50, 'the load to be answered 50 times');
+
     signalAt = performance.now();
     server.process.kill('SIGTERM');
+    await server.logged('shutting down: finishing requests in flight');
+    await lock.release();
+    const heldOutcome = await held;
     await Promise.all(workers);
     const { code, at } = await server.exited;
     agent.destroy();
 
+    expect(heldOutcome).toMatchObject({ status: 200 });
+    expect(heldOutcome.sentAt).toBeLessThan(signalAt);
     const beforeSignal = outcomes.filter((outcome) => outcome.sentAt < signalAt);
     const inFlightAtSignal = beforeSignal.filter((outcome) => outcome.doneAt > signalAt);
-    expect(beforeSignal.length).toBeGreaterThan(20);
-    expect(inFlightAtSignal.length).toBeGreaterThan(0);
+    expect(beforeSignal.length).toBeGreaterThanOrEqual(50);
     expect(beforeSignal.filter((outcome) => outcome.status !== 200)).toEqual([]);
     expect(code).toBe(0);
+    // Past its deadline the server exits 1: a clean exit is within it.
     expect(at - signalAt).toBeLessThan(10_000);
-    expect(server.output()).toContain('shutting down: finishing requests in flight');
     // Logged just before the process exits: only the flush at exit can have written it.
     expect(server.output()).toContain('"msg":"stopped"');
     // A request sent after the signal either finds its connection closed or is answered in full.
     const answeredAfterSignal = outcomes.filter((outcome) => outcome.sentAt >= signalAt && !outcome.error);
     expect(answeredAfterSignal.filter((outcome) => outcome.status !== 200)).toEqual([]);
     console.log(
-      `shutdown: ${beforeSignal.length} requests sent before SIGTERM (${inFlightAtSignal.length} in flight) all 200; ` +
+      `shutdown: ${beforeSignal.length + 1} requests sent before SIGTERM (${inFlightAtSignal.length + 1} in flight) all 200; ` +
         `${outcomes.length - beforeSignal.length} after it (${answeredAfterSignal.length} answered, ` +
         `${answeredAfterSignal.filter((outcome) => outcome.connection === 'close').length} with Connection: close); ` +
         `exit ${code} after ${Math.round(at - signalAt)} ms`,

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { PATIENCE_MS } from './wait.js';
 
 /** Debian's Chromium package (`apt-get install chromium`); .ci/run installs it. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -52,6 +53,8 @@ export async function openBrowser(origin: string): Promise<BrowserSession> {
     return route.abort('blockedbyclient');
   });
   const page = context.pages()[0] ?? (await context.newPage());
+  // Playwright's own 30 s would fail a page that is only slow on a loaded machine.
+  page.setDefaultTimeout(PATIENCE_MS);
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
   });
