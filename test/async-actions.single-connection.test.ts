@@ -39,6 +39,7 @@ beforeAll(async () => {
     // Every batch hands the job on to a new job: the hand-on transaction runs on the one connection too.
     sliceMs: 1,
     worker: 'single-connection',
+    log,
   });
   workers = startWorkers({ db: pool, queue, runner, actions, concurrency: 2, pollSeconds: 0.5, log });
   service = createAsyncActionService({ db: pool, actions, queue, queued: () => workers.wake() });

@@ -114,6 +114,9 @@ export function createBulkWriter(store: CustomerStore) {
   }
 
   return {
+    /** After a bulk write of `written` customers: see CustomerStore.refreshStatistics. */
+    refreshStatistics: (written: number) => store.refreshStatistics(written),
+
     /**
      * The writes of a bulk update or import, in input order: an `id` updates that customer
      * (as POST /customers with an id), a source_id updates its live customer or creates one.

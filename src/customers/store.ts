@@ -247,6 +247,9 @@ const batchEvents = (type: string, at: string, requestId: string) =>
           jsonb_build_object('customer', to_jsonb(changed) - 'row'), ${requestId}, changed.${at}::timestamptz
    FROM changed JOIN batch ON (batch.i ->> 'row')::int = changed.row`;
 
+/** The share of the table a bulk write must change for the planner's statistics of it to be stale. */
+const STALE_STATISTICS_SHARE = 0.1;
+
 /** A live customer the metadata of which a batch is about to merge into. */
 export interface LockedMetadata {
   id: string;
@@ -499,6 +502,21 @@ export function createCustomerStore(db: pg.Pool) {
         params.values,
       );
       return rows[0]!.total;
+    },
+
+    /**
+     * Measures the customers table again (ANALYZE) when a bulk write of `written` customers
+     * changed a large share of it, or it was never measured. Until then PostgreSQL plans for the
+     * table it last measured: right after an import into a fresh table it takes nearly every
+     * customer for deleted, and reads them all to sort a first page that its created_at index
+     * gives at once. Answers whether it measured.
+     */
+    async refreshStatistics(written: number): Promise<boolean> {
+      const { rows } = await db.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass`);
+      const measured = rows[0]?.reltuples ?? -1;
+      if (measured >= 0 && written < STALE_STATISTICS_SHARE * measured) return false;
+      await db.query('ANALYZE customers');
+      return true;
     },
 
     /**

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import type { FastifyBaseLogger } from 'fastify';
 import type PgBoss from 'pg-boss';
 import type { BulkWriter } from '../customers/bulk.js';
 import { withTransaction } from '../transaction.js';
@@ -28,6 +29,7 @@ export interface RunnerOptions {
   sliceMs: number;
   /** Names this worker in the action's row. */
   worker: string;
+  log: FastifyBaseLogger;
 }
 
 /** A batch could not commit: the claim it ran under is no longer the action's. */
@@ -39,7 +41,7 @@ const MAX_TRANSACTION_TRIES = 3;
 
 const timestamp = () => new Date().toISOString();
 
-export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker }: RunnerOptions) {
+export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker, log }: RunnerOptions) {
   /** One transaction, tried again after a deadlock or a serialization failure. */
   async function transaction<T>(work: Parameters<typeof withTransaction<T>>[1]): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
@@ -55,9 +57,15 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
   /**
    * Applies a batch and records its progress in one transaction, so the action's counts and
    * position always describe exactly the rows applied. Answers whether the batch found most of
-   * its customers already there, which the next batch of the job expects in turn.
+   * its customers already there, which the next batch of the job expects in turn, and how many
+   * customers it wrote.
    */
-  async function commit(action: AsyncActionRow, token: string, batch: PreparedBatch, expectExisting: boolean): Promise<boolean> {
+  async function commit(
+    action: AsyncActionRow,
+    token: string,
+    batch: PreparedBatch,
+    expectExisting: boolean,
+  ): Promise<{ expectExisting: boolean; written: number }> {
     return transaction(async (tx) => {
       const now = timestamp();
       // Every customer written records its activity event in the same statement, grouped under
@@ -70,8 +78,17 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
       const failed = [...batch.failed, ...outcome.failed].sort((a, b) => a.row - b.row);
       const progress = { position: batch.position, inputRead: batch.inputRead, done: outcome.created + outcome.updated, failed };
       if (!(await actions.commitBatch(tx, action.id, token, progress, now))) throw new TakenOver();
-      return outcome.updated > outcome.created;
+      return { expectExisting: outcome.updated > outcome.created, written: progress.done };
     });
+  }
+
+  /** Statistics only make plans better: failing to refresh them fails no action. */
+  async function refreshStatistics(actionId: string, written: number) {
+    try {
+      if (await writer.refreshStatistics(written)) log.info({ asyncActionId: actionId, written }, 'customers table analyzed after a bulk write');
+    } catch (error) {
+      log.warn({ err: error, asyncActionId: actionId }, 'could not analyze the customers table after a bulk write');
+    }
   }
 
   return {
@@ -94,6 +111,8 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
         let next = batches.next();
         next.catch(() => undefined);
         let expectExisting = false;
+        // Customers written by the whole action: by earlier jobs, then by this one.
+        let written = action.done_count;
         // A slice applies at least one batch, however short it is: every job moves the action on.
         for (let committed = 0; ; committed += 1) {
           if (stop.aborted || (committed > 0 && Date.now() >= sliceEnd)) {
@@ -109,8 +128,12 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
           // The next batch is read and checked while this one is written.
           next = batches.next();
           next.catch(() => undefined);
-          expectExisting = await commit(action, token, batch, expectExisting);
+          const applied = await commit(action, token, batch, expectExisting);
+          expectExisting = applied.expectExisting;
+          written += applied.written;
         }
+        // Before DONE: whoever sees the action done also gets list pages planned for its rows.
+        await refreshStatistics(action.id, written);
         await transaction(async (tx) => {
           if (!(await actions.finish(tx, action.id, token, timestamp()))) throw new TakenOver();
           await queue.complete(job, tx);

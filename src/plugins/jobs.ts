@@ -55,6 +55,7 @@ export default fp<JobsOptions>(
         batchSize: jobs.batchSize,
         sliceMs: (jobs.timeoutSeconds * 1000) / 3,
         worker: `${hostname()}:${process.pid}`,
+        log: app.log,
       });
       workers = startWorkers({ db: app.db, queue, runner, actions, concurrency: jobs.concurrency, pollSeconds: jobs.pollSeconds, log: app.log });
     }
