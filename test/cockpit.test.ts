@@ -1,6 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
-import { PUBLIC_URL, useTestApp } from './support/app.js';
+import supertest from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type App } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { APP_ID, APP_SECRET, COCKPIT_SECRET, PUBLIC_URL, useTestApp } from './support/app.js';
 import { chromiumMissing, openBrowser } from './support/browser.js';
 import { cockpitUrl, unique } from './support/customers.js';
 
@@ -73,6 +76,17 @@ describe('GET /cockpit/:customerId', () => {
     await notFoundPage(`/cockpit/${mine.id}?token=${'A'.repeat(500)}`);
   });
 
+  it.each([
+    ['a NUL in the token', (id: string) => `/cockpit/${id}?token=%00`],
+    ['a NUL in the customer id', () => `/cockpit/%00?token=${'A'.repeat(43)}`],
+    ['a NUL in a customer id signed for it', () => pathOf(cockpitUrl('\u0000'))],
+    ['a broken percent-encoding in the token', (id: string) => `/cockpit/${id}?token=%E0%A4%A`],
+    ['a lone surrogate in the token', (id: string) => `/cockpit/${id}?token=%ED%A0%80`],
+  ])('answers the 404 page, not an error, to %s', async (_case, path) => {
+    const customer = await create({ name: 'Odd link' });
+    await notFoundPage(path(customer.id));
+  });
+
   it('answers 404 for a deleted customer, even with its genuine link', async () => {
     const customer = await create({ source_id: unique('gone') });
     await test.api.delete(`/v1/customers/${customer.id}`).expect(204);
@@ -83,6 +97,24 @@ describe('GET /cockpit/:customerId', () => {
     const sourceId = unique('by-source');
     await create({ source_id: sourceId });
     await notFoundPage(pathOf(cockpitUrl(sourceId)));
+  });
+});
+
+describe('GET /cockpit/:customerId while the database is out of reach', () => {
+  let app: App;
+  beforeAll(async () => {
+    // Nothing listens on port 1.
+    const config = loadConfig({ DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/none', API_KEYS: `${APP_ID}:${APP_SECRET}`, PUBLIC_URL, COCKPIT_SECRET });
+    app = await buildApp({ config, logger: false });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+
+  it('answers a genuine link with a 503 page to retry, not an error', async () => {
+    const response = await supertest(app.server).get(pathOf(cockpitUrl('cust_000000000000000000000001'))).expect(503);
+    expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(response.headers['retry-after']).toBe('1');
+    expect(response.text).toContain('<h1>Unavailable</h1>');
   });
 });
 

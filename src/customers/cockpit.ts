@@ -84,6 +84,10 @@ ${metadata === undefined ? '' : `<dt>Metadata</dt><dd><pre>${escapeHtml(metadata
 export const cockpitNotFoundPage = (): string =>
   page('Not found', '<h1>Not found</h1>\n<p>This link does not lead to a customer profile.</p>');
 
+/** What the page shows while the database is out of reach. */
+export const cockpitUnavailablePage = (): string =>
+  page('Unavailable', '<h1>Unavailable</h1>\n<p>The profile cannot be shown right now: try again in a moment.</p>');
+
 /** What an unexpected failure shows, with the request id to quote. */
 export const cockpitErrorPage = (requestId: string): string =>
   page('Something went wrong', `<h1>Something went wrong</h1>\n<p>Request id: ${escapeHtml(requestId)}</p>`);

@@ -9,7 +9,7 @@ import { validationError } from '../validation.js';
 import { isDatabaseUnavailable } from './database.js';
 
 /** Any error, as one the client may see: schema failures name the property, internals stay hidden. */
-function toApiError(error: FastifyError | ApiError): ApiError {
+export function toApiError(error: FastifyError | ApiError): ApiError {
   if (error instanceof ApiError) return error;
   if (error.validation) return validationError(error.validation, error.validationContext ?? 'body');
   if (isDatabaseUnavailable(error)) {

@@ -1,25 +1,30 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { cockpitErrorPage, cockpitNotFoundPage, cockpitPage } from '../customers/cockpit.js';
-import { ApiError } from '../errors.js';
+import type { FastifyError } from 'fastify';
+import { cockpitErrorPage, cockpitNotFoundPage, cockpitPage, cockpitUnavailablePage } from '../customers/cockpit.js';
+import { toApiError } from '../plugins/errors.js';
 
 /** No scripts, no outside resources: the page is static HTML with its own inline style. */
 const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /**
  * `GET /cockpit/:customerId?token=…`: the read-only profile page a customer's
- * `assets.cockpit_url` links to. Every failure is an HTML page: a missing, forged or foreign
- * token looks exactly like an unknown customer (404).
+ * `assets.cockpit_url` links to. Every failure is an HTML page: any client error (a missing,
+ * forged or foreign token, an id or token no customer can have) looks exactly like an unknown
+ * customer (404); a database out of reach is a 503 to retry.
  */
 const cockpit: FastifyPluginAsyncTypebox = async (app) => {
-  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-    const notFound = error instanceof ApiError ? error.statusCode === 404 : error.statusCode === 400;
-    if (!notFound) request.log.error({ err: error }, 'cockpit page failed');
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { statusCode, retryAfter } = toApiError(error);
+    const page =
+      statusCode < 500 ? cockpitNotFoundPage() : statusCode === 503 ? cockpitUnavailablePage() : cockpitErrorPage(request.id);
+    if (statusCode === 500) request.log.error({ err: error }, 'cockpit page failed');
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
     return reply
-      .code(notFound ? 404 : 500)
+      .code(statusCode < 500 ? 404 : statusCode)
       .type('text/html; charset=utf-8')
       .header('content-security-policy', PAGE_CSP)
-      .send(notFound ? cockpitNotFoundPage() : cockpitErrorPage(request.id));
+      .send(page);
   });
 
   app.get(
