@@ -21,7 +21,16 @@ for (const instruction of dockerfile.getInstructions()) {
   const keyword = instruction.getKeyword();
   if (keyword === 'FROM') {
     const name = instruction.getBuildStage() ?? `stage${stages.length}`;
-    stages.push({ name, root: join(work, name), workdir: '/', env: {}, user: 'root', cmd: undefined, healthcheck: undefined, steps: [] });
+    stages.push({
+      name,
+      root: join(work, name),
+      workdir: '/',
+      env: {},
+      user: 'root',
+      cmd: undefined,
+      healthcheck: undefined,
+      steps: [],
+    });
     continue;
   }
   const stage = stages.at(-1);
@@ -33,7 +42,10 @@ const inStage = (stage, path) => join(stage.root, path.startsWith('/') ? path : 
 const jsonArguments = (text) => JSON.parse(text.trim());
 
 function copy(stage, instruction) {
-  const from = instruction.getFlags().find((flag) => flag.getName() === 'from')?.getValue();
+  const from = instruction
+    .getFlags()
+    .find((flag) => flag.getName() === 'from')
+    ?.getValue();
   const source = from ? stages.find((candidate) => candidate.name === from) : undefined;
   if (from && !source) throw new Error(`COPY --from=${from}: no such stage`);
   const args = instruction.getArguments().map((argument) => argument.getValue());
@@ -66,7 +78,11 @@ for (const stage of stages) {
       case 'RUN': {
         const command = instruction.getArgumentsContent();
         console.log(`RUN ${command}`);
-        execFileSync('sh', ['-c', command], { cwd: inStage(stage, '.'), env: { ...process.env, ...stage.env }, stdio: 'inherit' });
+        execFileSync('sh', ['-c', command], {
+          cwd: inStage(stage, '.'),
+          env: { ...process.env, ...stage.env },
+          stdio: 'inherit',
+        });
         break;
       }
       case 'USER':
@@ -76,7 +92,12 @@ for (const stage of stages) {
         stage.cmd = jsonArguments(instruction.getArgumentsContent());
         break;
       case 'HEALTHCHECK':
-        stage.healthcheck = jsonArguments(instruction.getArgumentsContent().trim().replace(/^CMD\s+/, ''));
+        stage.healthcheck = jsonArguments(
+          instruction
+            .getArgumentsContent()
+            .trim()
+            .replace(/^CMD\s+/, ''),
+        );
         break;
       case 'EXPOSE':
         break;
@@ -116,7 +137,10 @@ const exited = new Promise((resolve) => server.on('exit', (code) => resolve(code
 const base = `http://127.0.0.1:${port}`;
 async function waitReady() {
   for (let attempt = 0; attempt < 120; attempt++) {
-    const status = await fetch(`${base}/health/ready`).then((response) => response.status, () => 0);
+    const status = await fetch(`${base}/health/ready`).then(
+      (response) => response.status,
+      () => 0,
+    );
     if (status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
@@ -141,4 +165,6 @@ try {
 }
 const code = await exited;
 if (code !== 0) throw new Error(`the service exited with ${code} after SIGTERM`);
-console.log('\nimage check passed: the Dockerfile\'s stages built, and its CMD migrated, served, passed its HEALTHCHECK and stopped cleanly');
+console.log(
+  "\nimage check passed: the Dockerfile's stages built, and its CMD migrated, served, passed its HEALTHCHECK and stopped cleanly",
+);

@@ -42,6 +42,9 @@ console.log(`bare server listening at http://127.0.0.1:${(app.server.address() a
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    app.close().then(() => pool.end()).then(() => process.exit(0));
+    app
+      .close()
+      .then(() => pool.end())
+      .then(() => process.exit(0));
   });
 }

@@ -120,8 +120,11 @@ function report(title: string, copyMs: number[], serviceMs: number[], growth: nu
   console.log(`\n${title}`);
   console.log(`  ${copyLabel}: ${copyMs.map(seconds).join(', ')}  median ${seconds(median(copyMs))}`);
   console.log(`  service:  ${serviceMs.map(seconds).join(', ')}  median ${seconds(median(serviceMs))}`);
-  console.log(`  ratio service / \\copy: median of rounds ${median(ratios).toFixed(2)}x, of medians ${(median(serviceMs) / median(copyMs)).toFixed(2)}x`);
-  if (growth.length > 0) console.log(`  server RSS growth during the action: max ${mib(Math.max(...growth))}, median ${mib(median(growth))}`);
+  console.log(
+    `  ratio service / \\copy: median of rounds ${median(ratios).toFixed(2)}x, of medians ${(median(serviceMs) / median(copyMs)).toFixed(2)}x`,
+  );
+  if (growth.length > 0)
+    console.log(`  server RSS growth during the action: max ${mib(Math.max(...growth))}, median ${mib(median(growth))}`);
 }
 
 async function main() {
@@ -135,12 +138,22 @@ async function main() {
     const base = `http://127.0.0.1:${port}`;
     server = spawn(process.execPath, ['dist/server.js'], {
       cwd: projectRoot,
-      env: { ...process.env, DATABASE_URL: url, PORT: String(port), HOST: '127.0.0.1', API_KEYS: `${APP['X-App-Id']}:${APP['X-App-Token']}`, LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        DATABASE_URL: url,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        API_KEYS: `${APP['X-App-Id']}:${APP['X-App-Token']}`,
+        LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     // The server applies the migrations, then listens.
     for (let tries = 0; ; tries += 1) {
-      const up = await fetch(`${base}/v1/async-actions?limit=1`, { headers: APP }).then((r) => r.ok, () => false);
+      const up = await fetch(`${base}/v1/async-actions?limit=1`, { headers: APP }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (up) break;
       if (tries > 600 || server.exitCode !== null) throw new Error('the server did not start');
       await sleep(100);
@@ -149,7 +162,9 @@ async function main() {
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     // \copy targets: the file as it is (text columns), and the customers table's shape with all its indexes.
-    await db.query(`CREATE TABLE bench_file (source_id text, name text, email text, phone text, city text, country text, lang text, vip text, score text)`);
+    await db.query(
+      `CREATE TABLE bench_file (source_id text, name text, email text, phone text, city text, country text, lang text, vip text, score text)`,
+    );
     await db.query(`CREATE TABLE bench_customers (LIKE customers INCLUDING ALL)`);
     const tableColumns = '(id, source_id, name, email, phone, address, metadata, created_at)';
 
@@ -159,7 +174,9 @@ async function main() {
     await writeFile(csvPath, importData.csv);
     await writeFile(tablePath, importData.table);
     const csvBytes = Buffer.byteLength(importData.csv);
-    console.log(`CSV import: ${IMPORT_ROWS} rows, ${(csvBytes / 1e6).toFixed(1)} MB (${mib(csvBytes)}); bulk update: ${BULK_ROWS} customers; ${ROUNDS} rounds`);
+    console.log(
+      `CSV import: ${IMPORT_ROWS} rows, ${(csvBytes / 1e6).toFixed(1)} MB (${mib(csvBytes)}); bulk update: ${BULK_ROWS} customers; ${ROUNDS} rounds`,
+    );
     const upload = async () => {
       const form = new FormData();
       form.append('file', new Blob([await readFile(csvPath)], { type: 'text/csv' }), 'customers.csv');
@@ -186,8 +203,20 @@ async function main() {
       importGrowth.push(growth);
       process.stdout.write('.');
     }
-    report(`CSV import of ${IMPORT_ROWS} rows (upload to DONE)`, copyTable, imports, importGrowth, '\\copy into customers-shaped table');
-    report(`  the same import against \\copy of the raw file into a text table (no indexes)`, copyFile, imports, [], '\\copy raw file');
+    report(
+      `CSV import of ${IMPORT_ROWS} rows (upload to DONE)`,
+      copyTable,
+      imports,
+      importGrowth,
+      '\\copy into customers-shaped table',
+    );
+    report(
+      `  the same import against \\copy of the raw file into a text table (no indexes)`,
+      copyFile,
+      imports,
+      [],
+      '\\copy raw file',
+    );
 
     // Bulk update: the customers exist; every round rewrites all of them.
     await db.query('TRUNCATE customers CASCADE');
@@ -205,14 +234,24 @@ async function main() {
       copyBulk.push(await timeCopy(url, `\\copy bench_customers ${tableColumns} from '${tablePath}' csv`));
       const body = JSON.stringify(data.items);
       const { ms, growth, done } = await timeAction(base, pid, () =>
-        fetch(`${base}/v1/customers/bulk/async`, { method: 'POST', body, headers: { ...APP, 'Content-Type': 'application/json' } }),
+        fetch(`${base}/v1/customers/bulk/async`, {
+          method: 'POST',
+          body,
+          headers: { ...APP, 'Content-Type': 'application/json' },
+        }),
       );
       if (done !== BULK_ROWS) throw new Error(`updated ${done} of ${BULK_ROWS}`);
       bulks.push(ms);
       bulkGrowth.push(growth);
       process.stdout.write('.');
     }
-    report(`Bulk update of ${BULK_ROWS} existing customers (request to DONE)`, copyBulk, bulks, bulkGrowth, '\\copy of the same rows');
+    report(
+      `Bulk update of ${BULK_ROWS} existing customers (request to DONE)`,
+      copyBulk,
+      bulks,
+      bulkGrowth,
+      '\\copy of the same rows',
+    );
     await db.end();
   } finally {
     if (server && server.exitCode === null) {

@@ -64,9 +64,13 @@ async function prepareDatabase(rows: number): Promise<string> {
     cwd: root,
     env: { ...env, DATABASE_URL: databaseUrl(name) },
   });
-  await run('psql', [databaseUrl(name), '-v', 'ON_ERROR_STOP=1', '-q', '-v', `rows=${rows}`, '-f', join(root, 'bench/seed.sql')], {
-    maxBuffer: 1 << 24,
-  });
+  await run(
+    'psql',
+    [databaseUrl(name), '-v', 'ON_ERROR_STOP=1', '-q', '-v', `rows=${rows}`, '-f', join(root, 'bench/seed.sql')],
+    {
+      maxBuffer: 1 << 24,
+    },
+  );
   const db = new pg.Client({ connectionString: databaseUrl(name) });
   await db.connect();
   await db.query('CREATE TABLE bench_meta (rows int, migrations text)');
@@ -81,7 +85,9 @@ async function removeBenchWrites(url: string) {
   await db.connect();
   await db.query('TRUNCATE customer_events');
   await db.query(`DELETE FROM customers WHERE source_id LIKE 'bench-new-%'`);
-  await db.query(`UPDATE customers SET name = 'Customer ' || substr(id, 6)::bigint, updated_at = NULL WHERE updated_at IS NOT NULL`);
+  await db.query(
+    `UPDATE customers SET name = 'Customer ' || substr(id, 6)::bigint, updated_at = NULL WHERE updated_at IS NOT NULL`,
+  );
   await db.query('VACUUM ANALYZE customers');
   await db.end();
 }
@@ -134,8 +140,12 @@ function scenarios(rows: number): Scenario[] {
       name: 'list-filtered',
       description: 'GET /v1/customers?city=…&limit=10 (one city of 1,000)',
       lua: `request = function() return wrk.format(nil, "/v1/customers?limit=10&city=City%20" .. math.random(0, 999)) end`,
-      sample: (store) => store.list({ filters: { city: 'City 7' }, order: '-created_at', limit: 10, page: { kind: 'offset', offset: 0 } }),
-      pgbench: { setup: '\\set c random(0, 999)', parameter: (_index, value) => (value === 'City 7' ? `('City ' || CAST(:c AS text))` : undefined) },
+      sample: (store) =>
+        store.list({ filters: { city: 'City 7' }, order: '-created_at', limit: 10, page: { kind: 'offset', offset: 0 } }),
+      pgbench: {
+        setup: '\\set c random(0, 999)',
+        parameter: (_index, value) => (value === 'City 7' ? `('City ' || CAST(:c AS text))` : undefined),
+      },
     },
     {
       name: 'list-deep-cursor',
@@ -156,7 +166,13 @@ request = function() return wrk.format(nil, "/v1/customers/" .. customer(), nil,
       pgbench: {
         setup: pgRandom(rows),
         parameter: (index, value) =>
-          index === 1 ? pgCustomerId : value === stamp.eventId ? `('evcus_' || substr(md5(random()::text), 1, 18))` : value === stamp.at ? 'now()' : undefined,
+          index === 1
+            ? pgCustomerId
+            : value === stamp.eventId
+              ? `('evcus_' || substr(md5(random()::text), 1, 18))`
+              : value === stamp.at
+                ? 'now()'
+                : undefined,
       },
       writes: true,
     },
@@ -218,7 +234,11 @@ async function pgbenchScript(url: string, scenario: Scenario, cursor: string, di
 
 // ---------------------------------------------------------------- processes
 
-async function startServer(command: string[], url: string, extraEnv: Record<string, string> = {}): Promise<{ base: string; child: ChildProcess }> {
+async function startServer(
+  command: string[],
+  url: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ base: string; child: ChildProcess }> {
   const child = spawn(process.execPath, command, {
     cwd: root,
     env: {
@@ -273,7 +293,19 @@ const toMs = (value: string, unit: string) => Number(value) * ({ us: 0.001, ms: 
 async function wrk(base: string, scenario: Scenario, luaFile: string, extraEnv: Record<string, string>): Promise<WrkResult> {
   const { stdout } = await run(
     'wrk',
-    ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', '-H', `X-App-Id: ${AUTH.appId}`, '-H', `X-App-Token: ${AUTH.secret}`, '-s', luaFile, base],
+    [
+      '-t1',
+      `-c${CONNECTIONS}`,
+      `-d${DURATION}s`,
+      '--latency',
+      '-H',
+      `X-App-Id: ${AUTH.appId}`,
+      '-H',
+      `X-App-Token: ${AUTH.secret}`,
+      '-s',
+      luaFile,
+      base,
+    ],
     { env: { ...env, ...extraEnv } },
   );
   const latency = (percent: string) => {
@@ -282,7 +314,10 @@ async function wrk(base: string, scenario: Scenario, luaFile: string, extraEnv: 
   };
   const errors =
     Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
-    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)?.slice(1).reduce((sum, n) => sum + Number(n), 0) ?? 0);
+    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+      .exec(stdout)
+      ?.slice(1)
+      .reduce((sum, n) => sum + Number(n), 0) ?? 0);
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]), p50: latency('50'), p99: latency('99'), errors };
 }
 
@@ -338,7 +373,9 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
           }
         }
         if (script) measured.postgres.push(await pgbench(url, script));
-        log(`${rows} rows, ${scenario.name}, round ${round + 1}: service ${measured.service.at(-1)!.rps} req/s, bare ${measured.bare.at(-1)!.rps} req/s`);
+        log(
+          `${rows} rows, ${scenario.name}, round ${round + 1}: service ${measured.service.at(-1)!.rps} req/s, bare ${measured.bare.at(-1)!.rps} req/s`,
+        );
       }
       results.push(measured);
       if (scenario.writes) await removeBenchWrites(url);
@@ -370,7 +407,11 @@ function report(large: Measured[], small: Measured[]): string {
       `| ${scenario.description} | ${fixed(rps)} | ${fixed(bareRps)} | ${fixed(rps / bareRps, 2)} | ${fixed(median(service.map((r) => r.p50)), 2)} / ${fixed(p99, 2)} | ${fixed(median(bare.map((r) => r.p50)), 2)} / ${fixed(bareP99, 2)} | ${fixed(p99 / bareP99, 2)} | ${postgres.length ? fixed(median(postgres)) : 'n/a'} | ${service.reduce((sum, r) => sum + r.errors, 0)} |`,
     );
   }
-  lines.push('', `Service peak memory (RSS) under load: ${fixed(Math.max(...large.map((m) => m.peakMiB)))} MiB (target < 200 MiB).`, '');
+  lines.push(
+    '',
+    `Service peak memory (RSS) under load: ${fixed(Math.max(...large.map((m) => m.peakMiB)))} MiB (target < 200 MiB).`,
+    '',
+  );
   lines.push(
     `| list route | p50 ms at ${SMALL.toLocaleString('en')} | p50 ms at ${LARGE.toLocaleString('en')} | ratio (≤ 2.0) | req/s at ${SMALL.toLocaleString('en')} | req/s at ${LARGE.toLocaleString('en')} |`,
     '|---|---|---|---|---|---|',
@@ -389,7 +430,9 @@ function report(large: Measured[], small: Measured[]): string {
 
 for (const tool of ['wrk', 'pgbench', 'psql'] as const) {
   await run('which', [tool]).catch(() => {
-    throw new Error(`${tool} is needed: apt-get install -y ${{ wrk: 'wrk', pgbench: 'postgresql (Debian ships pgbench with the server)', psql: 'postgresql-client' }[tool]}`);
+    throw new Error(
+      `${tool} is needed: apt-get install -y ${{ wrk: 'wrk', pgbench: 'postgresql (Debian ships pgbench with the server)', psql: 'postgresql-client' }[tool]}`,
+    );
   });
 }
 const all = scenarios(LARGE).map((scenario) => scenario.name);

@@ -120,8 +120,7 @@ export class ConfigError extends Error {
 const validateEnv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true }).compile<Env>(EnvSchema);
 
 function describeProblem(error: NonNullable<typeof validateEnv.errors>[number]): string {
-  const variable =
-    error.keyword === 'required' ? String(error.params.missingProperty) : error.instancePath.slice(1);
+  const variable = error.keyword === 'required' ? String(error.params.missingProperty) : error.instancePath.slice(1);
   const { description } = (EnvSchema.properties[variable as keyof Env] ?? {}) as { description?: string };
   switch (error.keyword) {
     case 'required':

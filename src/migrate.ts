@@ -19,9 +19,7 @@ const committed = () =>
 
 /** Committed migrations that the database has not finished applying. */
 export async function pendingMigrations(db: pg.Pool): Promise<string[]> {
-  const { rows: table } = await db.query<{ exists: boolean }>(
-    "SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists",
-  );
+  const { rows: table } = await db.query<{ exists: boolean }>("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS exists");
   const { rows } = table[0]?.exists
     ? await db.query<{ migration_name: string }>(
         'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',

@@ -27,9 +27,7 @@ try {
 }
 if (config.generatedApiKey && !workerOnly) {
   const { appId, secret } = config.generatedApiKey;
-  app.log.warn(
-    `API_KEYS is not set: this run accepts only the generated pair X-App-Id: ${appId}, X-App-Token: ${secret}`,
-  );
+  app.log.warn(`API_KEYS is not set: this run accepts only the generated pair X-App-Id: ${appId}, X-App-Token: ${secret}`);
 }
 if (config.cockpitSecretGenerated && !workerOnly) {
   app.log.warn('COCKPIT_SECRET is not set: cockpit links handed out by this run stop working when it stops');

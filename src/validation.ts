@@ -6,7 +6,8 @@ import { ApiError, invalidQuery } from './errors.js';
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME = /^(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/i;
+const DATE_TIME =
+  /^(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/i;
 
 /** A real calendar date in years 1..9999 (PostgreSQL has no year 0). */
 export function isCalendarDate(value: string): boolean {

@@ -31,7 +31,9 @@ describe('activity of bulk updates, metadata updates and imports', () => {
     expect(action.result).toMatchObject({ done_count: 2, failed_count: 1 });
 
     const now = (await api.get(`/v1/customers/${existing}`).expect(200)).body;
-    expect((await activity(existing)).map(({ type, group_id, data, created_at }) => ({ type, group_id, data, created_at }))).toEqual([
+    expect(
+      (await activity(existing)).map(({ type, group_id, data, created_at }) => ({ type, group_id, data, created_at })),
+    ).toEqual([
       { type: 'customer.created', group_id: expect.any(String), data: { customer: created }, created_at: created.created_at },
       { type: 'customer.updated', group_id: requestId, data: { customer: now }, created_at: now.updated_at },
     ]);
@@ -53,7 +55,11 @@ describe('activity of bulk updates, metadata updates and imports', () => {
     const fresh = unique('meta-fresh');
     const { requestId } = await queue('/v1/customers/metadata/async', { source_ids: [existing, fresh], metadata: { b: 2 } });
     const [, merged] = await activity(existing);
-    expect(merged).toMatchObject({ type: 'customer.updated', group_id: requestId, data: { customer: { metadata: { a: 1, b: 2 } } } });
+    expect(merged).toMatchObject({
+      type: 'customer.updated',
+      group_id: requestId,
+      data: { customer: { metadata: { a: 1, b: 2 } } },
+    });
     expect((await activity(fresh)).map((event) => [event.type, event.group_id])).toEqual([['customer.created', requestId]]);
   });
 
@@ -76,7 +82,9 @@ describe('activity of bulk updates, metadata updates and imports', () => {
 
   it('writes no event for a batch that does not commit', async () => {
     const sourceId = unique('refused');
-    await test.db.query(`ALTER TABLE customer_events ADD CONSTRAINT refuse_bulk CHECK (data -> 'customer' ->> 'name' <> 'Refused in bulk') NOT VALID`);
+    await test.db.query(
+      `ALTER TABLE customer_events ADD CONSTRAINT refuse_bulk CHECK (data -> 'customer' ->> 'name' <> 'Refused in bulk') NOT VALID`,
+    );
     try {
       const accepted = await api.post('/v1/customers/bulk/async', [{ source_id: sourceId, name: 'Refused in bulk' }]).expect(202);
       const action = await finishedAction(api, accepted.body.async_action_id);

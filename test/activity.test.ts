@@ -104,7 +104,12 @@ describe('GET /v1/customers/:customerId/activity', () => {
 
   it('finds no events for a campaign filter: this service keeps no campaigns', async () => {
     const created = (await api.post('/v1/customers', {}).expect(200)).body;
-    expect(await activity(created.id, 'campaign_type=PROMOTION')).toEqual({ object: 'list', data_ref: 'data', data: [], has_more: false });
+    expect(await activity(created.id, 'campaign_type=PROMOTION')).toEqual({
+      object: 'list',
+      data_ref: 'data',
+      data: [],
+      has_more: false,
+    });
   });
 
   it.each([
@@ -139,7 +144,10 @@ describe('GET /v1/customers/:customerId/activity', () => {
     ['start_date=2021-02-30', 'Property .start_date cannot be recognized as a ISO-8601 compliant date'],
     ['end_date=soon', 'Property .end_date cannot be recognized as a ISO-8601 compliant date'],
     ['category=ACTION', 'Property .category is not allowed'],
-    ['starting_after_id=evcus_000000000000000000', 'Property .starting_after_id does not name an event of this customer: evcus_000000000000000000'],
+    [
+      'starting_after_id=evcus_000000000000000000',
+      'Property .starting_after_id does not name an event of this customer: evcus_000000000000000000',
+    ],
   ])('rejects %s naming the parameter', async (query, details) => {
     const created = (await api.post('/v1/customers', {}).expect(200)).body;
     const response = await api.get(`/v1/customers/${created.id}/activity?${query}`).expect(400);
@@ -151,7 +159,9 @@ describe('GET /v1/customers/:customerId/activity', () => {
     const other = (await api.post('/v1/customers', {}).expect(200)).body;
     const foreign = (await activity(other.id)).data[0]!.id;
     const response = await api.get(`/v1/customers/${one.id}/activity?starting_after_id=${foreign}`).expect(400);
-    expect(response.body).toEqual(invalidQuery(`Property .starting_after_id does not name an event of this customer: ${foreign}`));
+    expect(response.body).toEqual(
+      invalidQuery(`Property .starting_after_id does not name an event of this customer: ${foreign}`),
+    );
   });
 
   it('keeps paging cheap at 100,000 events: the deep page is an index range, no sort', async () => {
@@ -190,7 +200,9 @@ describe('GET /v1/customers/:customerId/activities (deprecated)', () => {
     expectReferenceSchema('CustomersActivitiesListResponseBody', first.body);
     expect(first.body).toMatchObject({ object: 'list', data_ref: 'data', total: 5 });
     expect(first.body.data.map((event: Activity) => event.data.customer.name)).toEqual(['d', 'c']);
-    const byId = await api.get(`/v1/customers/${created.id}/activities?limit=2&starting_after_id=${first.body.data[1].id}`).expect(200);
+    const byId = await api
+      .get(`/v1/customers/${created.id}/activities?limit=2&starting_after_id=${first.body.data[1].id}`)
+      .expect(200);
     expect(byId.body.data.map((event: Activity) => event.data.customer.name)).toEqual(['b', 'a']);
     expect(byId.body.total).toBe(5);
     const byTime = await api.get(`/v1/customers/${created.id}/activities?order=created_at&starting_after=2000-01-01`).expect(200);
@@ -199,7 +211,9 @@ describe('GET /v1/customers/:customerId/activities (deprecated)', () => {
 
   it('rejects starting_after together with starting_after_id', async () => {
     const created = (await api.post('/v1/customers', {}).expect(200)).body;
-    const response = await api.get(`/v1/customers/${created.id}/activities?starting_after=2020-01-01&starting_after_id=x`).expect(400);
+    const response = await api
+      .get(`/v1/customers/${created.id}/activities?starting_after=2020-01-01&starting_after_id=x`)
+      .expect(400);
     expect(response.body).toEqual(invalidQuery('Property .starting_after cannot be combined with starting_after_id'));
   });
 });
@@ -228,7 +242,9 @@ describe('activity is written in the same transaction as the change', () => {
       await test.db.query('ALTER TABLE customers DROP CONSTRAINT refuse_name');
     }
     expect((await activity(created.id)).data.map((event) => event.type)).toEqual(['customer.created']);
-    const { rows } = await test.db.query(`SELECT count(*)::int AS count FROM customer_events WHERE data -> 'customer' ->> 'name' = 'Refused'`);
+    const { rows } = await test.db.query(
+      `SELECT count(*)::int AS count FROM customer_events WHERE data -> 'customer' ->> 'name' = 'Refused'`,
+    );
     expect(rows).toEqual([{ count: 0 }]);
   });
 });
@@ -299,6 +315,10 @@ describe('POST /v1/customers/:customerId/permanent-deletion', () => {
 
   it('answers errors with the request id', async () => {
     const response = await api.post('/v1/customers/cust_missing/permanent-deletion').expect(404);
-    expect(response.body).toEqual({ ...errorBody(404, 'not_found', 'Resource not found'), ...customerNotFound('cust_missing'), request_id: ANY_REQUEST_ID });
+    expect(response.body).toEqual({
+      ...errorBody(404, 'not_found', 'Resource not found'),
+      ...customerNotFound('cust_missing'),
+      request_id: ANY_REQUEST_ID,
+    });
   });
 });

@@ -15,7 +15,10 @@ describe('bulk updates over many batches', () => {
     for (const sourceId of existing) await api.post('/v1/customers', { source_id: sourceId, name: 'Before' }).expect(200);
 
     const accepted = await api
-      .post('/v1/customers/bulk/async', ids.map((sourceId, index) => ({ source_id: sourceId, name: `After ${index}` })))
+      .post(
+        '/v1/customers/bulk/async',
+        ids.map((sourceId, index) => ({ source_id: sourceId, name: `After ${index}` })),
+      )
       .expect(202);
     const action = await finishedAction(api, accepted.body.async_action_id);
     expect(action.result).toMatchObject({ done_count: 8, failed_count: 0 });
@@ -25,7 +28,9 @@ describe('bulk updates over many batches', () => {
       expect(customer.name).toBe(`After ${index}`);
       const events = (await api.get(`/v1/customers/${sourceId}/activity?order=created_at`).expect(200)).body.data;
       const fromBulk = events.filter((event: { group_id: string }) => event.group_id === accepted.headers['x-request-id']);
-      expect(fromBulk.map((event: { type: string }) => event.type)).toEqual([existing.has(sourceId) ? 'customer.updated' : 'customer.created']);
+      expect(fromBulk.map((event: { type: string }) => event.type)).toEqual([
+        existing.has(sourceId) ? 'customer.updated' : 'customer.created',
+      ]);
     }
   });
 });

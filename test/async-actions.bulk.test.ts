@@ -19,7 +19,12 @@ const bulkResult = (doneCount: number, failed: Array<{ source_id: string; row: n
   done_count: doneCount,
   failed_count: failed.length,
   failed,
-  errors: failed.map(({ source_id, reason }) => ({ key: 'invalid_payload', message: 'Invalid payload', details: reason, source_id })),
+  errors: failed.map(({ source_id, reason }) => ({
+    key: 'invalid_payload',
+    message: 'Invalid payload',
+    details: reason,
+    source_id,
+  })),
 });
 
 describe('POST /v1/customers/bulk/async', () => {
@@ -27,7 +32,10 @@ describe('POST /v1/customers/bulk/async', () => {
     const { accepted, action } = await bulkUpdate([{ source_id: unique('accepted'), name: 'Accepted' }]);
     expectReferenceSchema('CustomersUpdateInBulkResponseBody', accepted.body);
     expect(action).toEqual(
-      doneAction('CUSTOMERS.BULK_UPDATE', bulkResult(1), { id: accepted.body.async_action_id, request_id: accepted.headers['x-request-id'] }),
+      doneAction('CUSTOMERS.BULK_UPDATE', bulkResult(1), {
+        id: accepted.body.async_action_id,
+        request_id: accepted.headers['x-request-id'],
+      }),
     );
     expectReferenceSchema('AsyncActionBase', action, 'async-actions');
   });
@@ -96,7 +104,9 @@ describe('POST /v1/customers/bulk/async', () => {
     ]);
     expect(action.result).toEqual(bulkResult(2));
     const customer = await api.get(`/v1/customers/${sourceId}`).expect(200);
-    expect(customer.body).toEqual(customerBody({ source_id: sourceId, name: 'Second', phone: '1' }, { updatedAt: ANY_TIMESTAMP }));
+    expect(customer.body).toEqual(
+      customerBody({ source_id: sourceId, name: 'Second', phone: '1' }, { updatedAt: ANY_TIMESTAMP }),
+    );
   });
 
   it('gives the customers one batch creates one created_at, in milliseconds, and leaves them without updated_at', async () => {
@@ -115,7 +125,12 @@ describe('POST /v1/customers/bulk/async', () => {
     const prefix = unique('race');
     const sourceIds = Array.from({ length: 50 }, (_, index) => `${prefix}-${index}`);
     const [accepted] = await Promise.all([
-      api.post('/v1/customers/bulk/async', sourceIds.map((source_id) => ({ source_id, name: 'Bulk' }))).expect(202),
+      api
+        .post(
+          '/v1/customers/bulk/async',
+          sourceIds.map((source_id) => ({ source_id, name: 'Bulk' })),
+        )
+        .expect(202),
       ...sourceIds.map((source_id) => api.post('/v1/customers', { source_id, phone: 'single' }).expect(200)),
     ]);
     const action = await finishedAction(api, accepted.body.async_action_id);
@@ -140,7 +155,9 @@ describe('POST /v1/customers/bulk/async', () => {
   it('answers 413 in the Error shape to a body over 10 MiB', async () => {
     const body = JSON.stringify([{ source_id: 'x', description: 'd'.repeat(10 * 1024 * 1024) }]);
     const response = await api.post('/v1/customers/bulk/async').send(body).expect(413);
-    expect(response.body).toEqual(errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }));
+    expect(response.body).toEqual(
+      errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }),
+    );
   });
 
   it.each([
@@ -156,11 +173,17 @@ describe('POST /v1/customers/bulk/async', () => {
     const broken = await api.post('/v1/customers/bulk/async').send('[{"source_id":').expect(400);
     expect(broken.body).toEqual(invalidPayload('The request body is not valid JSON'));
     const csv = await api.post('/v1/customers/bulk/async').set('Content-Type', 'text/csv').send('source_id\nx').expect(415);
-    expect(csv.body).toEqual(errorBody(415, 'unsupported_media_type', 'Unsupported media type', { details: 'Unsupported Media Type' }));
+    expect(csv.body).toEqual(
+      errorBody(415, 'unsupported_media_type', 'Unsupported media type', { details: 'Unsupported Media Type' }),
+    );
   });
 
   it('answers 401 without credentials and 405 to another method', async () => {
-    const response = await test.raw().post('/v1/customers/bulk/async').send([{ source_id: 'x' }]).expect(401);
+    const response = await test
+      .raw()
+      .post('/v1/customers/bulk/async')
+      .send([{ source_id: 'x' }])
+      .expect(401);
     expect(response.body).toEqual(errorBody(401, 'unauthorized', 'Unauthorized'));
     await api.get('/v1/customers/bulk/async').expect(405);
   });

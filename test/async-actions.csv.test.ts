@@ -42,7 +42,9 @@ describe('POST /v1/customers/importCSV', () => {
     const [kept, refused] = [unique('csv-kept'), unique('csv-nul')];
     const { action } = await importCsv(`Source_id,Name\n${refused},Nul\u0000Name\n${kept},Kept\n`);
     expect(action.result).toEqual(
-      importResult(1, [{ source_id: refused, row: 1, reason: 'The row contains a NUL character or a lone surrogate, which cannot be stored' }]),
+      importResult(1, [
+        { source_id: refused, row: 1, reason: 'The row contains a NUL character or a lone surrogate, which cannot be stored' },
+      ]),
     );
     await api.get(`/v1/customers/${kept}`).expect(200);
   });
@@ -57,7 +59,10 @@ describe('POST /v1/customers/importCSV', () => {
       ].join('\n'),
     );
     expect(action).toEqual(
-      doneAction('CUSTOMERS.IMPORT_CSV', importResult(2), { id: accepted.body.async_action_id, request_id: accepted.headers['x-request-id'] }),
+      doneAction('CUSTOMERS.IMPORT_CSV', importResult(2), {
+        id: accepted.body.async_action_id,
+        request_id: accepted.headers['x-request-id'],
+      }),
     );
     expectReferenceSchema('CustomersImportCsvCreateResponseBody', accepted.body);
     expectReferenceSchema('17_res_obj_get_async_action_result_customers_import_csv', action.result, 'async-actions');
@@ -82,7 +87,15 @@ describe('POST /v1/customers/importCSV', () => {
   it('overwrites the profile of an existing source_id: cells sent replace, empty cells leave fields as they are', async () => {
     const sourceId = unique('existing');
     const created = (
-      await api.post('/v1/customers', { source_id: sourceId, name: 'Old', phone: '1', address: { city: 'Rome', state: 'RM' }, metadata: { a: 1 } }).expect(200)
+      await api
+        .post('/v1/customers', {
+          source_id: sourceId,
+          name: 'Old',
+          phone: '1',
+          address: { city: 'Rome', state: 'RM' },
+          metadata: { a: 1 },
+        })
+        .expect(200)
     ).body;
     const { action } = await importCsv(`Source_id,Name,Phone,Address_City,plan\n${sourceId},New,,Milan,pro\n`);
     expect(action.result).toEqual(importResult(1));
@@ -97,8 +110,13 @@ describe('POST /v1/customers/importCSV', () => {
   it('updates the customer of the Id column, and fails a row whose Id names none', async () => {
     const created = (await api.post('/v1/customers', { name: 'By id' }).expect(200)).body;
     const { action } = await importCsv(`Id,Name,Email\n${created.id},Renamed,r@example.com\ncust_doesNotExist000000000,Ghost,\n`);
-    expect(action.result).toEqual(importResult(1, [{ source_id: '', row: 2, reason: 'Cannot find customer with id cust_doesNotExist000000000' }]));
-    expect((await api.get(`/v1/customers/${created.id}`).expect(200)).body).toMatchObject({ name: 'Renamed', email: 'r@example.com' });
+    expect(action.result).toEqual(
+      importResult(1, [{ source_id: '', row: 2, reason: 'Cannot find customer with id cust_doesNotExist000000000' }]),
+    );
+    expect((await api.get(`/v1/customers/${created.id}`).expect(200)).body).toMatchObject({
+      name: 'Renamed',
+      email: 'r@example.com',
+    });
   });
 
   it('reports bad rows with their number, source_id and reason, and imports the rest', async () => {
@@ -125,7 +143,8 @@ describe('POST /v1/customers/importCSV', () => {
         {
           source_id: '',
           row: 6,
-          reason: 'The row cannot be read as CSV: a quote opened in it is never closed, so the rest of the file is part of this row',
+          reason:
+            'The row cannot be read as CSV: a quote opened in it is never closed, so the rest of the file is part of this row',
         },
       ]),
     );
@@ -158,11 +177,25 @@ describe('POST /v1/customers/importCSV', () => {
   it.each([
     ['an empty file', '', invalidPayload('The CSV file is empty')],
     ['a file of blank lines', '\n\n\n', invalidPayload('The CSV file has no header row')],
-    ['a first row of data instead of names', 'src-1,Bob Smith,bob@example.com\n', noHeader('the first row must name the columns, and none of "src-1", "Bob Smith", "bob@example.com" is a customer field (such as Source_id, Name, Email)')],
+    [
+      'a first row of data instead of names',
+      'src-1,Bob Smith,bob@example.com\n',
+      noHeader(
+        'the first row must name the columns, and none of "src-1", "Bob Smith", "bob@example.com" is a customer field (such as Source_id, Name, Email)',
+      ),
+    ],
     ['a column without a name', 'Source_id,,Name\n', noHeader('column 2 has no name')],
-    ['both spellings of one column', 'Source_id,City,Address_City\n', noHeader('the columns "City" and "Address_City" both set address.city')],
+    [
+      'both spellings of one column',
+      'Source_id,City,Address_City\n',
+      noHeader('the columns "City" and "Address_City" both set address.city'),
+    ],
     ['a column twice', 'source_id,Source_ID\n', noHeader('the columns "source_id" and "Source_ID" both set source_id')],
-    ['a metadata column name over 100 characters', `Source_id,${'k'.repeat(101)}\n`, noHeader(`the column name "${'k'.repeat(40)}…" is longer than 100 characters (metadata keys cannot be)`)],
+    [
+      'a metadata column name over 100 characters',
+      `Source_id,${'k'.repeat(101)}\n`,
+      noHeader(`the column name "${'k'.repeat(40)}…" is longer than 100 characters (metadata keys cannot be)`),
+    ],
   ])('answers 400 to %s, and keeps nothing of it', async (_case, content, body) => {
     const before = await storedUploads();
     const response = await upload(content).expect(400);
@@ -173,7 +206,9 @@ describe('POST /v1/customers/importCSV', () => {
   it('answers 400 when the file is not in the field `file`, or there is no file', async () => {
     const missing = invalidPayload('The request must carry the CSV file in the multipart/form-data field `file`');
     expect((await upload('Source_id\nx\n', 'upload').expect(400)).body).toEqual(missing);
-    expect((await test.raw().post('/v1/customers/importCSV').set(auth).field('file', 'Source_id').expect(400)).body).toEqual(missing);
+    expect((await test.raw().post('/v1/customers/importCSV').set(auth).field('file', 'Source_id').expect(400)).body).toEqual(
+      missing,
+    );
     expect((await test.raw().post('/v1/customers/importCSV').set(auth).expect(400)).body).toEqual(missing);
   });
 
@@ -195,7 +230,9 @@ describe('POST /v1/customers/importCSV', () => {
     const before = await storedUploads();
     const row = `${'x'.repeat(99)}\n`;
     const response = await upload(`Source_id\n${row.repeat(110_000)}`).expect(413);
-    expect(response.body).toEqual(errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }));
+    expect(response.body).toEqual(
+      errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }),
+    );
     expect(await storedUploads()).toEqual(before);
   });
 
@@ -224,6 +261,8 @@ describe('POST /v1/customers/importCSV', () => {
 
   it('answers 415 to a JSON body', async () => {
     const response = await api.post('/v1/customers/importCSV', { file: 'Source_id\nx' }).expect(415);
-    expect(response.body).toEqual(errorBody(415, 'unsupported_media_type', 'Unsupported media type', { details: 'Unsupported Media Type' }));
+    expect(response.body).toEqual(
+      errorBody(415, 'unsupported_media_type', 'Unsupported media type', { details: 'Unsupported Media Type' }),
+    );
   });
 });

@@ -80,7 +80,9 @@ async function customersOf(prefix: string) {
 
 /** pg-boss jobs of the async action queue not yet completed (pg-boss's own table). */
 async function openJobs(): Promise<number> {
-  const { rows } = await test.db.query(`SELECT count(*)::int AS open FROM pgboss.job WHERE name = 'async-actions' AND state < 'completed'`);
+  const { rows } = await test.db.query(
+    `SELECT count(*)::int AS open FROM pgboss.job WHERE name = 'async-actions' AND state < 'completed'`,
+  );
   return rows[0].open;
 }
 
@@ -185,7 +187,9 @@ describe.skipIf(embedded)('async actions across worker processes', () => {
     await finishedAction(test.api, ids[0]!);
 
     const claims = await Promise.all(ids.map(actionRow));
-    expect(claims.map((row) => ({ claims: row.claims, done: row.done_count }))).toEqual(ids.map(() => ({ claims: 1, done: 600 })));
+    expect(claims.map((row) => ({ claims: row.claims, done: row.done_count }))).toEqual(
+      ids.map(() => ({ claims: 1, done: 600 })),
+    );
     expect(new Set(claims.map((row) => row.worker)).size).toBe(2);
     expect(new Set(claims.slice(1).map((row) => row.worker))).toEqual(new Set([claims[1]!.worker]));
     expect(claims[0]!.worker).not.toBe(claims[1]!.worker);

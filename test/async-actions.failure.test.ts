@@ -24,7 +24,9 @@ afterAll(async () => {
 describe('an async action that cannot be carried out', () => {
   it('ends FAILED after its retries, saying exactly which rows were applied, and applies no later row', async () => {
     const prefix = unique('fine');
-    const items = Array.from({ length: 25 }, (_, index) => ({ source_id: index === 22 ? unique('poison') : `${prefix}-${index}` }));
+    const items = Array.from({ length: 25 }, (_, index) => ({
+      source_id: index === 22 ? unique('poison') : `${prefix}-${index}`,
+    }));
     const accepted = await test.api.post('/v1/customers/bulk/async', items).expect(202);
     const action = await finishedAction(test.api, accepted.body.async_action_id);
     expect(action).toEqual({
@@ -46,7 +48,9 @@ describe('an async action that cannot be carried out', () => {
         errors: [],
       },
     });
-    const { rows } = await admin.query('SELECT count(*)::int AS customers FROM customers WHERE source_id LIKE $1', [`${prefix}-%`]);
+    const { rows } = await admin.query('SELECT count(*)::int AS customers FROM customers WHERE source_id LIKE $1', [
+      `${prefix}-%`,
+    ]);
     // Rows 21 to 25 share the poisoned batch: none of them was applied.
     expect(rows).toEqual([{ customers: 20 }]);
   });

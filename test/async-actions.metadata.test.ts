@@ -17,16 +17,29 @@ const metadataResult = (doneCount: number, failed: Array<{ source_id: string; ro
   done_count: doneCount,
   failed_count: failed.length,
   failed,
-  errors: failed.map(({ source_id, reason }) => ({ key: 'invalid_payload', message: 'Invalid payload', details: reason, source_id })),
+  errors: failed.map(({ source_id, reason }) => ({
+    key: 'invalid_payload',
+    message: 'Invalid payload',
+    details: reason,
+    source_id,
+  })),
 });
 
 describe('POST /v1/customers/metadata/async', () => {
   it('merges the keys into each customer’s metadata, keeping the others, and creates the missing customers', async () => {
     const [existing, missing] = [unique('merge'), unique('missing')];
-    const created = (await api.post('/v1/customers', { source_id: existing, name: 'Kept', metadata: { lang: 'pl', plan: 'free' } }).expect(200)).body;
-    const { accepted, action } = await updateMetadata({ source_ids: [existing, missing], metadata: { plan: 'pro', vip: true, seats: null } });
+    const created = (
+      await api.post('/v1/customers', { source_id: existing, name: 'Kept', metadata: { lang: 'pl', plan: 'free' } }).expect(200)
+    ).body;
+    const { accepted, action } = await updateMetadata({
+      source_ids: [existing, missing],
+      metadata: { plan: 'pro', vip: true, seats: null },
+    });
     expect(action).toEqual(
-      doneAction('CUSTOMERS.METADATA_UPDATE', metadataResult(2), { id: accepted.body.async_action_id, request_id: accepted.headers['x-request-id'] }),
+      doneAction('CUSTOMERS.METADATA_UPDATE', metadataResult(2), {
+        id: accepted.body.async_action_id,
+        request_id: accepted.headers['x-request-id'],
+      }),
     );
     expectReferenceSchema('CustomersMetadataUpdateInBulkResponseBody', accepted.body);
     expectReferenceSchema('AsyncActionResultCustomersMetadataUpdateResponseBody', action.result, 'async-actions');
@@ -73,7 +86,11 @@ describe('POST /v1/customers/metadata/async', () => {
     ['empty source_ids', { source_ids: [], metadata: { a: 1 } }, 'Property .source_ids must NOT have fewer than 1 items'],
     ['source_ids not an array', { source_ids: 'a', metadata: { a: 1 } }, 'Property .source_ids must be array'],
     ['null metadata', { source_ids: ['a'], metadata: null }, 'Property .metadata must be object'],
-    ['metadata over 100 keys', { source_ids: ['a'], metadata: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) }, 'Property .metadata must NOT have more than 100 properties'],
+    [
+      'metadata over 100 keys',
+      { source_ids: ['a'], metadata: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) },
+      'Property .metadata must NOT have more than 100 properties',
+    ],
     ['an unknown property', { source_ids: ['a'], metadata: { a: 1 }, mode: 'replace' }, 'Property .mode is not allowed'],
   ])('answers 400 to %s', async (_case, body, details) => {
     const response = await api.post('/v1/customers/metadata/async', body).expect(400);
@@ -83,6 +100,8 @@ describe('POST /v1/customers/metadata/async', () => {
   it('answers 413 to a body over 10 MiB', async () => {
     const body = JSON.stringify({ source_ids: ['s'.repeat(10 * 1024 * 1024)], metadata: {} });
     const response = await api.post('/v1/customers/metadata/async').send(body).expect(413);
-    expect(response.body).toEqual(errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }));
+    expect(response.body).toEqual(
+      errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }),
+    );
   });
 });

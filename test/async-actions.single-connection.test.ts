@@ -64,8 +64,14 @@ describe('async actions on a single database connection', () => {
     const prefix = unique('one');
     const csv = `Source_id,Name\n${Array.from({ length: 300 }, (_, index) => `${prefix}-csv-${index},Csv`).join('\n')}\n`;
     const [bulk, metadata, imported] = await Promise.all([
-      service.acceptBulkUpdate(Array.from({ length: 300 }, (_, index) => ({ source_id: `${prefix}-bulk-${index}` })), 'v-000000000000000001'),
-      service.acceptMetadataUpdate({ source_ids: [`${prefix}-bulk-0`, `${prefix}-meta`], metadata: { one: 1 } }, 'v-000000000000000002'),
+      service.acceptBulkUpdate(
+        Array.from({ length: 300 }, (_, index) => ({ source_id: `${prefix}-bulk-${index}` })),
+        'v-000000000000000001',
+      ),
+      service.acceptMetadataUpdate(
+        { source_ids: [`${prefix}-bulk-0`, `${prefix}-meta`], metadata: { one: 1 } },
+        'v-000000000000000002',
+      ),
       service.acceptCsvImport(Readable.from([Buffer.from(csv)]), 'v-000000000000000003'),
     ]);
     const finished = await Promise.all([bulk, metadata, imported].map(({ async_action_id: id }) => whenDone(id)));
@@ -74,7 +80,9 @@ describe('async actions on a single database connection', () => {
       ['DONE', 2, 0],
       ['DONE', 300, 0],
     ]);
-    const { rows } = await pool.query('SELECT count(*)::int AS customers FROM customers WHERE source_id LIKE $1', [`${prefix}-%`]);
+    const { rows } = await pool.query('SELECT count(*)::int AS customers FROM customers WHERE source_id LIKE $1', [
+      `${prefix}-%`,
+    ]);
     expect(rows).toEqual([{ customers: 601 }]);
     expect(connections).toBe(1);
   });

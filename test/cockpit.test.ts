@@ -65,7 +65,7 @@ describe('GET /cockpit/:customerId', () => {
     );
   });
 
-  it('answers the same 404 page to a forged token, a missing one, and another customer\'s', async () => {
+  it("answers the same 404 page to a forged token, a missing one, and another customer's", async () => {
     const mine = await create({ name: 'Mine' });
     const theirs = await create({ name: 'Theirs' });
     const theirToken = new URL(theirs.assets.cockpit_url).searchParams.get('token')!;
@@ -104,14 +104,21 @@ describe('GET /cockpit/:customerId while the database is out of reach', () => {
   let app: App;
   beforeAll(async () => {
     // Nothing listens on port 1.
-    const config = loadConfig({ DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/none', API_KEYS: `${APP_ID}:${APP_SECRET}`, PUBLIC_URL, COCKPIT_SECRET });
+    const config = loadConfig({
+      DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/none',
+      API_KEYS: `${APP_ID}:${APP_SECRET}`,
+      PUBLIC_URL,
+      COCKPIT_SECRET,
+    });
     app = await buildApp({ config, logger: false });
     await app.ready();
   });
   afterAll(() => app.close());
 
   it('answers a genuine link with a 503 page to retry, not an error', async () => {
-    const response = await supertest(app.server).get(pathOf(cockpitUrl('cust_000000000000000000000001'))).expect(503);
+    const response = await supertest(app.server)
+      .get(pathOf(cockpitUrl('cust_000000000000000000000001')))
+      .expect(503);
     expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(response.headers['retry-after']).toBe('1');
     expect(response.text).toContain('<h1>Unavailable</h1>');

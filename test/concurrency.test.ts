@@ -8,7 +8,9 @@ describe('concurrent writes', () => {
   it('100 parallel creates with one source_id make exactly one customer, every answer 200', async () => {
     const sourceId = unique('race');
     const responses = await Promise.all(
-      Array.from({ length: 100 }, (_, index) => test.api.post('/v1/customers', { source_id: sourceId, metadata: { writer: index } })),
+      Array.from({ length: 100 }, (_, index) =>
+        test.api.post('/v1/customers', { source_id: sourceId, metadata: { writer: index } }),
+      ),
     );
     expect(responses.map((response) => response.status)).toEqual(Array(100).fill(200));
     expect(new Set(responses.map((response) => response.body.id)).size).toBe(1);
@@ -18,7 +20,14 @@ describe('concurrent writes', () => {
 
   it('parallel PUTs of different fields lose none of them', async () => {
     const created = (await test.api.post('/v1/customers', { source_id: unique('fields') }).expect(200)).body;
-    const fields = { name: 'N', email: 'e@example.com', phone: '1', description: 'D', birthdate: '2000-01-01', address: { city: 'C' } };
+    const fields = {
+      name: 'N',
+      email: 'e@example.com',
+      phone: '1',
+      description: 'D',
+      birthdate: '2000-01-01',
+      address: { city: 'C' },
+    };
     const responses = await Promise.all(
       Object.entries(fields).map(([field, value]) => test.api.put(`/v1/customers/${created.id}`, { [field]: value })),
     );

@@ -36,7 +36,9 @@ describe('loadConfig', () => {
   });
 
   it('bases the default PUBLIC_URL on PORT', () => {
-    expect(loadConfig({ DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, PORT: '8080' }).publicUrl).toBe('http://localhost:8080');
+    expect(loadConfig({ DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, PORT: '8080' }).publicUrl).toBe(
+      'http://localhost:8080',
+    );
   });
 
   it('reads the job variables', () => {
@@ -50,7 +52,14 @@ describe('loadConfig', () => {
       JOB_TIMEOUT_SECONDS: '30',
       JOB_RETRIES: '0',
     });
-    expect(config.jobs).toEqual({ worker: false, concurrency: 4, pollSeconds: 0.5, batchSize: 250, timeoutSeconds: 30, retries: 0 });
+    expect(config.jobs).toEqual({
+      worker: false,
+      concurrency: 4,
+      pollSeconds: 0.5,
+      batchSize: 250,
+      timeoutSeconds: 30,
+      retries: 0,
+    });
   });
 
   it('names bad job variables', () => {

@@ -24,7 +24,10 @@ describe('Dockerfile', () => {
   const text = (instruction: Instruction) => instruction.getArgumentsContent() ?? '';
   const stageOf = (instruction: Instruction) =>
     instruction instanceof ModifiableInstruction
-      ? instruction.getFlags().find((flag) => flag.getName() === 'from')?.getValue()
+      ? instruction
+          .getFlags()
+          .find((flag) => flag.getName() === 'from')
+          ?.getValue()
       : undefined;
   const all = (stage: { instructions: Instruction[] }, keyword: string) =>
     stage.instructions.filter((instruction) => instruction.getKeyword() === keyword);
@@ -51,7 +54,10 @@ describe('Dockerfile', () => {
   it('copies only files that exist in the repository', () => {
     for (const stage of stages) {
       for (const copy of all(stage, 'COPY').filter((instruction) => stageOf(instruction) === undefined)) {
-        const sources = copy.getArguments().map((argument) => argument.getValue()).slice(0, -1);
+        const sources = copy
+          .getArguments()
+          .map((argument) => argument.getValue())
+          .slice(0, -1);
         for (const source of sources) expect(existsSync(new URL(source, root)), source).toBe(true);
       }
     }
@@ -66,7 +72,9 @@ describe('Dockerfile', () => {
     expect(runtime.instructions.indexOf(cmds[0]!)).toBeGreaterThan(lastUser);
     expect(JSON.parse(text(cmds[0]!))).toEqual(['node', 'dist/server.js']);
     const env = Object.fromEntries(
-      all(runtime, 'ENV').flatMap((instruction) => text(instruction).split(/\s*\\?\s+/)).map((pair) => pair.split('=')),
+      all(runtime, 'ENV')
+        .flatMap((instruction) => text(instruction).split(/\s*\\?\s+/))
+        .map((pair) => pair.split('=')),
     );
     expect(env).toMatchObject({ NODE_ENV: 'production', HOST: '0.0.0.0', PORT: '3000' });
     expect(all(runtime, 'EXPOSE').map(text)).toEqual(['3000']);

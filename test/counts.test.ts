@@ -31,7 +31,11 @@ describe('list totals kept by the counters', () => {
       () => api.put(`/v1/customers/${city}-b`, { address: { city } }).expect(200),
       () => api.put(`/v1/customers/${city}-b`, { address: null }).expect(200),
       () => api.delete(`/v1/customers/${city}-a`).expect(204),
-      () => seedCustomers(test.db, Array.from({ length: 40 }, () => ({ created_at: new Date().toISOString(), city }))),
+      () =>
+        seedCustomers(
+          test.db,
+          Array.from({ length: 40 }, () => ({ created_at: new Date().toISOString(), city })),
+        ),
       async () => {
         const created = (await api.post('/v1/customers', { address: { city } }).expect(200)).body;
         await api.post(`/v1/customers/${created.id}/permanent-deletion`).expect(200);

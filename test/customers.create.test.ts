@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
-import {
-  ANY_TIMESTAMP,
-  bobSmith,
-  customerBody,
-  customerNotFound,
-  invalidPayload,
-  unique,
-} from './support/customers.js';
+import { ANY_TIMESTAMP, bobSmith, customerBody, customerNotFound, invalidPayload, unique } from './support/customers.js';
 import { expectReferenceSchema } from './support/reference.js';
 
 const { api } = useTestApp();
@@ -30,9 +23,7 @@ describe('POST /v1/customers', () => {
   });
 
   it('stores the deprecated birthday apart from birthdate', async () => {
-    const response = await api
-      .post('/v1/customers', { birthday: '1990-05-06', birthdate: '1991-07-08' })
-      .expect(200);
+    const response = await api.post('/v1/customers', { birthday: '1990-05-06', birthdate: '1991-07-08' }).expect(200);
     expect(response.body).toEqual(customerBody({ birthday: '1990-05-06', birthdate: '1991-07-08' }));
   });
 
@@ -111,9 +102,7 @@ describe('POST /v1/customers', () => {
 
     it('answers 404 for an id that names no customer, and creates nothing', async () => {
       const sourceId = unique('orphan');
-      const response = await api
-        .post('/v1/customers', { id: 'cust_doesNotExist000000000', source_id: sourceId })
-        .expect(404);
+      const response = await api.post('/v1/customers', { id: 'cust_doesNotExist000000000', source_id: sourceId }).expect(404);
       expect(response.body).toEqual(customerNotFound('cust_doesNotExist000000000'));
       expectReferenceSchema('Error', response.body);
       await api.get(`/v1/customers/${sourceId}`).expect(404);
@@ -140,10 +129,18 @@ describe('POST /v1/customers', () => {
         'Property .description must NOT have more than 1024 characters',
       ],
       ['an invalid email', { email: 'not-an-email' }, 'Property .email must be a valid email address'],
-      ['a date that does not exist', { birthdate: '2021-02-30' }, 'Property .birthdate must be a valid date in the format YYYY-MM-DD'],
+      [
+        'a date that does not exist',
+        { birthdate: '2021-02-30' },
+        'Property .birthdate must be a valid date in the format YYYY-MM-DD',
+      ],
       ['a month 13', { birthday: '2021-13-01' }, 'Property .birthday must be a valid date in the format YYYY-MM-DD'],
       ['year zero', { birthdate: '0000-01-01' }, 'Property .birthdate must be a valid date in the format YYYY-MM-DD'],
-      ['a date-time for a date', { birthdate: '2021-01-01T00:00:00Z' }, 'Property .birthdate must be a valid date in the format YYYY-MM-DD'],
+      [
+        'a date-time for a date',
+        { birthdate: '2021-01-01T00:00:00Z' },
+        'Property .birthdate must be a valid date in the format YYYY-MM-DD',
+      ],
       ['a number for a date', { birthdate: 20220101 }, 'Property .birthdate must be string'],
       ['a string for the address', { address: 'New York' }, 'Property .address must be object'],
       ['a number in the address', { address: { city: 5 } }, 'Property .address.city must be string'],
@@ -159,7 +156,11 @@ describe('POST /v1/customers', () => {
         { metadata: { ['k'.repeat(101)]: 1 } },
         `Property .metadata has an invalid key "${'k'.repeat(101)}": keys must NOT have more than 100 characters`,
       ],
-      ['an empty metadata key', { metadata: { '': 1 } }, 'Property .metadata has an invalid key "": keys must NOT have fewer than 1 characters'],
+      [
+        'an empty metadata key',
+        { metadata: { '': 1 } },
+        'Property .metadata has an invalid key "": keys must NOT have fewer than 1 characters',
+      ],
       [
         'metadata over 16 KiB',
         { metadata: { big: 'x'.repeat(16 * 1024) } },
@@ -202,7 +203,9 @@ describe('POST /v1/customers', () => {
 
     it('a __proto__ key, which could poison objects', async () => {
       const response = await api.post('/v1/customers').send('{"metadata": {"__proto__": {"admin": true}}}').expect(400);
-      expect(response.body).toEqual(invalidPayload('The request body contains a forbidden __proto__ or constructor.prototype key'));
+      expect(response.body).toEqual(
+        invalidPayload('The request body contains a forbidden __proto__ or constructor.prototype key'),
+      );
     });
   });
 });

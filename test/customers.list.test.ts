@@ -51,7 +51,13 @@ describe('GET /v1/customers', () => {
   it('answers an empty page past the end with the true total', async () => {
     const name = unique('past-end');
     await seedSeries(name, 3);
-    expect(await list({ name, page: 5 })).toEqual({ object: 'list', data_ref: 'customers', customers: [], total: 3, has_more: false });
+    expect(await list({ name, page: 5 })).toEqual({
+      object: 'list',
+      data_ref: 'customers',
+      customers: [],
+      total: 3,
+      has_more: false,
+    });
   });
 
   it('filters by exact email, name and address.city, counting only matches', async () => {
@@ -88,7 +94,10 @@ describe('GET /v1/customers', () => {
 
   it('accepts bracketed query parameters written literally or percent-encoded', async () => {
     const name = unique('brackets');
-    const [early] = await seedCustomers(test.db, [{ name, created_at: '2019-01-01T00:00:00.000Z' }, { name, created_at: '2019-06-01T00:00:00.000Z' }]);
+    const [early] = await seedCustomers(test.db, [
+      { name, created_at: '2019-01-01T00:00:00.000Z' },
+      { name, created_at: '2019-06-01T00:00:00.000Z' },
+    ]);
     const literal = await api.get(`/v1/customers?name=${name}&created_at[before]=2019-03-01T00:00:00Z`).expect(200);
     const encoded = await api.get(`/v1/customers?name=${name}&created_at%5Bbefore%5D=2019-03-01T00%3A00%3A00Z`).expect(200);
     expect(ids(literal.body)).toEqual([early]);
@@ -162,7 +171,7 @@ describe('GET /v1/customers', () => {
     ])('by starting_after moved by created_at alone, order %s', async (order, start) => {
       const seen: string[] = [];
       let cursor = start;
-      for (let hasMore = true; hasMore; ) {
+      for (let hasMore = true; hasMore;) {
         const body = await list({ order, limit: 10, starting_after: cursor });
         seen.push(...ids(body));
         hasMore = body.has_more;
@@ -175,9 +184,13 @@ describe('GET /v1/customers', () => {
 
   it('returns customers in the full customer shape', async () => {
     const name = unique('full');
-    const created = (await api.post('/v1/customers', { name, email: 'full@example.com', address: { city: 'Rome' } }).expect(200)).body;
+    const created = (await api.post('/v1/customers', { name, email: 'full@example.com', address: { city: 'Rome' } }).expect(200))
+      .body;
     expect((await list({ name })).customers).toEqual([
-      customerBody({ name, email: 'full@example.com', address: { city: 'Rome' } }, { id: created.id, createdAt: created.created_at }),
+      customerBody(
+        { name, email: 'full@example.com', address: { city: 'Rome' } },
+        { id: created.id, createdAt: created.created_at },
+      ),
     ]);
   });
 
@@ -237,13 +250,19 @@ describe('GET /v1/customers', () => {
       ['order=name', 'Property .order must be one of: created_at, -created_at, updated_at, -updated_at, source_id, -source_id'],
       ['created_at[before]=2021-02-30', 'Property .created_at[before] cannot be recognized as a ISO-8601 compliant date'],
       ['created_at%5Bafter%5D=yesterday', 'Property .created_at[after] cannot be recognized as a ISO-8601 compliant date'],
-      ['updated_at[before]=2021-01-01T25:00:00Z', 'Property .updated_at[before] cannot be recognized as a ISO-8601 compliant date'],
+      [
+        'updated_at[before]=2021-01-01T25:00:00Z',
+        'Property .updated_at[before] cannot be recognized as a ISO-8601 compliant date',
+      ],
       ['updated_at[after]=2021-01-01T10:00:00', 'Property .updated_at[after] cannot be recognized as a ISO-8601 compliant date'],
       ['starting_after=0000-01-01T00:00:00Z', 'Property .starting_after cannot be recognized as a ISO-8601 compliant date'],
       ['email=', 'Property .email must NOT have fewer than 1 characters'],
       ['segment_id=seg_1', 'Property .segment_id is not allowed'],
       ['created_at[on]=2021-01-01', 'Property .created_at[on] is not allowed'],
-      ['starting_after=2021-01-01&order=updated_at', 'Property .starting_after is a created_at cursor: use it with order created_at or -created_at'],
+      [
+        'starting_after=2021-01-01&order=updated_at',
+        'Property .starting_after is a created_at cursor: use it with order created_at or -created_at',
+      ],
       ['starting_after=2021-01-01&page=2', 'Property .page cannot be combined with starting_after'],
     ])('%s', async (query, details) => {
       const response = await api.get(`/v1/customers?${query}`).expect(400);

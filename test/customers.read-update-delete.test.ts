@@ -34,7 +34,9 @@ describe('GET /v1/customers/:customerId', () => {
     const sourceId = `${unique('odd')}/a b?c=d&e#f%g+h`;
     const created = await create({ source_id: sourceId, name: 'Odd' });
     const response = await api.get(`/v1/customers/${encodeURIComponent(sourceId)}`).expect(200);
-    expect(response.body).toEqual(customerBody({ source_id: sourceId, name: 'Odd' }, { id: created.id, createdAt: created.created_at }));
+    expect(response.body).toEqual(
+      customerBody({ source_id: sourceId, name: 'Odd' }, { id: created.id, createdAt: created.created_at }),
+    );
   });
 
   it('finds a 255-character Unicode source_id', async () => {
@@ -79,7 +81,9 @@ describe('PUT /v1/customers/:customerId', () => {
   it('changes only the fields sent and sets updated_at', async () => {
     const sourceId = unique('put');
     const created = await create(bobSmith(sourceId));
-    const response = await api.put(`/v1/customers/${created.id}`, { name: 'Alice McDonald', email: 'alice@example.com' }).expect(200);
+    const response = await api
+      .put(`/v1/customers/${created.id}`, { name: 'Alice McDonald', email: 'alice@example.com' })
+      .expect(200);
     expect(response.body).toEqual(
       customerBody(
         { ...bobSmith(sourceId), name: 'Alice McDonald', email: 'alice@example.com' },
@@ -96,7 +100,10 @@ describe('PUT /v1/customers/:customerId', () => {
     const created = await create({ source_id: sourceId });
     const response = await api.put(`/v1/customers/${encodeURIComponent(sourceId)}`, { phone: '+48 123' }).expect(200);
     expect(response.body).toEqual(
-      customerBody({ source_id: sourceId, phone: '+48 123' }, { id: created.id, createdAt: created.created_at, updatedAt: ANY_TIMESTAMP }),
+      customerBody(
+        { source_id: sourceId, phone: '+48 123' },
+        { id: created.id, createdAt: created.created_at, updatedAt: ANY_TIMESTAMP },
+      ),
     );
   });
 
@@ -107,7 +114,9 @@ describe('PUT /v1/customers/:customerId', () => {
       .put(`/v1/customers/${created.id}`, { phone: null, address: null, metadata: null, birthdate: null })
       .expect(200);
     const { phone: _p, address: _a, metadata: _m, birthdate: _b, ...rest } = bobSmith(sourceId);
-    expect(response.body).toEqual(customerBody(rest, { id: created.id, createdAt: created.created_at, updatedAt: ANY_TIMESTAMP }));
+    expect(response.body).toEqual(
+      customerBody(rest, { id: created.id, createdAt: created.created_at, updatedAt: ANY_TIMESTAMP }),
+    );
   });
 
   it('replaces address and metadata as a whole instead of merging them', async () => {
@@ -124,7 +133,10 @@ describe('PUT /v1/customers/:customerId', () => {
       .put(`/v1/customers/${sourceId}`, { id: 'cust_other', source_id: 'changed', name: 'Kept' })
       .expect(200);
     expect(response.body).toEqual(
-      customerBody({ source_id: sourceId, name: 'Kept' }, { id: created.id, createdAt: created.created_at, updatedAt: ANY_TIMESTAMP }),
+      customerBody(
+        { source_id: sourceId, name: 'Kept' },
+        { id: created.id, createdAt: created.created_at, updatedAt: ANY_TIMESTAMP },
+      ),
     );
   });
 
@@ -181,8 +193,15 @@ describe('DELETE /v1/customers/:customerId', () => {
     expect(second.id).not.toBe(first.id);
     expect(second).toEqual(customerBody({ source_id: sourceId, name: 'Second' }));
 
-    const { rows } = await test.db.query('SELECT source_id, deleted_at IS NOT NULL AS deleted FROM customers WHERE id = $1', [first.id]);
-    expect(rows).toEqual([{ source_id: expect.stringMatching(new RegExp(`^${sourceId}_deleted\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$`)), deleted: true }]);
+    const { rows } = await test.db.query('SELECT source_id, deleted_at IS NOT NULL AS deleted FROM customers WHERE id = $1', [
+      first.id,
+    ]);
+    expect(rows).toEqual([
+      {
+        source_id: expect.stringMatching(new RegExp(`^${sourceId}_deleted\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$`)),
+        deleted: true,
+      },
+    ]);
   });
 
   it('answers 404 for an unknown customer and for a second delete', async () => {
@@ -194,8 +213,13 @@ describe('DELETE /v1/customers/:customerId', () => {
 });
 
 describe('a NUL character in the URL', () => {
-  it.each(['/v1/customers/a%00b', '/v1/customers?email=a%00b', '/v1/customers/x/activity?type=%00'])('is refused: %s', async (path) => {
-    const response = await api.get(path).expect(400);
-    expect(response.body).toEqual(invalidPayload('The URL contains a NUL character or a lone surrogate, which cannot be stored'));
-  });
+  it.each(['/v1/customers/a%00b', '/v1/customers?email=a%00b', '/v1/customers/x/activity?type=%00'])(
+    'is refused: %s',
+    async (path) => {
+      const response = await api.get(path).expect(400);
+      expect(response.body).toEqual(
+        invalidPayload('The URL contains a NUL character or a lone surrogate, which cannot be stored'),
+      );
+    },
+  );
 });

@@ -17,7 +17,10 @@ interface Operation {
   security?: unknown[];
   parameters?: { name: string; in: string; description?: string }[];
   requestBody?: { content: Record<string, { schema: { example?: unknown }; example?: unknown; examples?: unknown }> };
-  responses: Record<string, { description?: string; content?: Record<string, { schema: { example?: unknown }; example?: unknown }> }>;
+  responses: Record<
+    string,
+    { description?: string; content?: Record<string, { schema: { example?: unknown }; example?: unknown }> }
+  >;
 }
 type OpenApi = { openapi: string; paths: Record<string, Record<string, Operation>>; components: Record<string, unknown> };
 
@@ -28,12 +31,18 @@ describe('GET /openapi.json', () => {
   let document: OpenApi;
   let v1Operations: [string, Operation][];
   beforeAll(async () => {
-    const response = await test.raw().get('/openapi.json').expect(200).expect('content-type', /application\/json/);
+    const response = await test
+      .raw()
+      .get('/openapi.json')
+      .expect(200)
+      .expect('content-type', /application\/json/);
     document = response.body;
     v1Operations = Object.entries(document.paths)
       .filter(([path]) => path.startsWith('/v1/'))
       .flatMap(([path, operations]) =>
-        Object.entries(operations).map(([method, operation]) => [`${method.toUpperCase()} ${path}`, operation] as [string, Operation]),
+        Object.entries(operations).map(
+          ([method, operation]) => [`${method.toUpperCase()} ${path}`, operation] as [string, Operation],
+        ),
       );
   });
 
@@ -61,7 +70,8 @@ describe('GET /openapi.json', () => {
       expect(operation.summary, name).toMatch(/\w/);
       expect(operation.description, name).toMatch(/\w{3}/);
       expect(operation.security, name).toEqual([{ appId: [], appToken: [] }]);
-      for (const parameter of operation.parameters ?? []) expect(parameter.description, `${name} ${parameter.name}`).toMatch(/\w/);
+      for (const parameter of operation.parameters ?? [])
+        expect(parameter.description, `${name} ${parameter.name}`).toMatch(/\w/);
     }
     expect(document.components.securitySchemes).toEqual({
       appId: { type: 'apiKey', in: 'header', name: 'X-App-Id', description: 'Your application id.' },

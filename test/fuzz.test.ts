@@ -10,7 +10,8 @@ import { sdkHeaders, useTestApp } from './support/app.js';
 const test = useTestApp();
 
 /** Internals that must never reach a client: stack frames, SQL, driver and ORM names. */
-const LEAK = /\n\s+at |node_modules|SELECT .* FROM|INSERT INTO|UPDATE customers|syntax error at|relation "|PrismaClient|pg-protocol/;
+const LEAK =
+  /\n\s+at |node_modules|SELECT .* FROM|INSERT INTO|UPDATE customers|syntax error at|relation "|PrismaClient|pg-protocol/;
 
 interface JsonSchema {
   type?: string;
@@ -52,7 +53,9 @@ function near(schema: JsonSchema, depth = 0): fc.Arbitrary<unknown> {
         fc.string({ unit: 'binary', maxLength: 20 }),
         fc.constant('x'.repeat((schema.maxLength ?? 255) + 1)),
         fc.constant(''),
-        fc.constantFrom(...(badFormats[schema.format ?? ''] ?? schema.enum ?? ['%00', '\u0000', '../..', "'; DROP TABLE customers; --"])),
+        fc.constantFrom(
+          ...(badFormats[schema.format ?? ''] ?? schema.enum ?? ['%00', '\u0000', '../..', "'; DROP TABLE customers; --"]),
+        ),
         junk,
       );
     case 'integer':
@@ -61,8 +64,16 @@ function near(schema: JsonSchema, depth = 0): fc.Arbitrary<unknown> {
     case 'object': {
       const known = Object.entries(schema.properties ?? {}).map(([name, property]) => [name, near(property, depth + 1)] as const);
       const record = fc.record(Object.fromEntries(known), { requiredKeys: [] });
-      const extra = fc.dictionary(fc.oneof(fc.string({ maxLength: 110 }), fc.constantFrom('__proto__', 'constructor')), depth < 5 ? near({ type: 'object' }, depth + 1) : junk, { maxKeys: 3 });
-      return fc.oneof(record, fc.tuple(record, extra).map(([a, b]) => ({ ...b, ...a })), junk);
+      const extra = fc.dictionary(
+        fc.oneof(fc.string({ maxLength: 110 }), fc.constantFrom('__proto__', 'constructor')),
+        depth < 5 ? near({ type: 'object' }, depth + 1) : junk,
+        { maxKeys: 3 },
+      );
+      return fc.oneof(
+        record,
+        fc.tuple(record, extra).map(([a, b]) => ({ ...b, ...a })),
+        junk,
+      );
     }
     default:
       return junk;
@@ -93,7 +104,18 @@ const bodyFor = (schema: TSchema) =>
   fc.oneof(
     { weight: 4, arbitrary: near(schema as JsonSchema).map((value) => JSON.stringify(value) ?? '') },
     { weight: 1, arbitrary: fc.string({ maxLength: 50 }) },
-    { weight: 1, arbitrary: fc.constantFrom('', '{', '{"name":', '[]', 'null', '{"__proto__":{"a":1}}', '{"constructor":{"prototype":{"a":1}}}') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '',
+        '{',
+        '{"name":',
+        '[]',
+        'null',
+        '{"__proto__":{"a":1}}',
+        '{"constructor":{"prototype":{"a":1}}}',
+      ),
+    },
   );
 
 const queryFor = (schema: TSchema) =>
@@ -101,7 +123,13 @@ const queryFor = (schema: TSchema) =>
     .tuple(
       fc.record(
         Object.fromEntries(
-          Object.keys((schema as JsonSchema).properties ?? {}).map((name) => [name, fc.oneof<fc.Arbitrary<string>[]>(fc.string({ maxLength: 30 }), fc.constantFrom('0', '-1', '101', '1e3', '2021-02-30', 'created_at'))]),
+          Object.keys((schema as JsonSchema).properties ?? {}).map((name) => [
+            name,
+            fc.oneof<fc.Arbitrary<string>[]>(
+              fc.string({ maxLength: 30 }),
+              fc.constantFrom('0', '-1', '101', '1e3', '2021-02-30', 'created_at'),
+            ),
+          ]),
         ),
         { requiredKeys: [] },
       ),
@@ -151,7 +179,12 @@ describe('malformed requests get a 4xx in the Error shape, never a 5xx or an int
 
   it(`POST /v1/customers: ${RUNS} bodies near the create schema`, () =>
     property(
-      fc.record({ method: fc.constant('POST'), url: fc.constant('/v1/customers'), contentType: contentTypes, body: bodyFor(CustomerCreateBody) }),
+      fc.record({
+        method: fc.constant('POST'),
+        url: fc.constant('/v1/customers'),
+        contentType: contentTypes,
+        body: bodyFor(CustomerCreateBody),
+      }),
     ));
 
   it(`PUT /v1/customers/:id: ${RUNS} bodies and paths near the update schema`, () =>
@@ -165,13 +198,21 @@ describe('malformed requests get a 4xx in the Error shape, never a 5xx or an int
     ));
 
   it(`GET /v1/customers: ${RUNS} queries near the list schema`, () =>
-    property(fc.record({ method: fc.constant('GET'), url: queryFor(CustomerListQuery).map((query) => `/v1/customers?${query}`) })));
+    property(
+      fc.record({ method: fc.constant('GET'), url: queryFor(CustomerListQuery).map((query) => `/v1/customers?${query}`) }),
+    ));
 
   it(`GET activity and activities: ${RUNS} queries near their schemas`, () =>
     property(
       fc.oneof(
-        fc.record({ method: fc.constant('GET'), url: queryFor(CustomerActivityQuery).map((query) => `/v1/customers/fuzz-known/activity?${query}`) }),
-        fc.record({ method: fc.constant('GET'), url: queryFor(CustomerActivitiesQuery).map((query) => `/v1/customers/fuzz-known/activities?${query}`) }),
+        fc.record({
+          method: fc.constant('GET'),
+          url: queryFor(CustomerActivityQuery).map((query) => `/v1/customers/fuzz-known/activity?${query}`),
+        }),
+        fc.record({
+          method: fc.constant('GET'),
+          url: queryFor(CustomerActivitiesQuery).map((query) => `/v1/customers/fuzz-known/activities?${query}`),
+        }),
       ),
     ));
 
@@ -180,7 +221,10 @@ describe('malformed requests get a 4xx in the Error shape, never a 5xx or an int
       fc.record({
         method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
         url: fc
-          .tuple(fc.constantFrom('/v1/customers', '/v1/customers/', '/v1', '/', '/v2/customers', '/v1/async-actions'), fc.array(segment, { maxLength: 3 }))
+          .tuple(
+            fc.constantFrom('/v1/customers', '/v1/customers/', '/v1', '/', '/v2/customers', '/v1/async-actions'),
+            fc.array(segment, { maxLength: 3 }),
+          )
           .map(([base, rest]) => [base, ...rest].join('/').replace(/\/{2,}/g, '/')),
         contentType: contentTypes,
         body: fc.option(bodyFor(PermanentDeletionBody), { nil: undefined }),

@@ -49,7 +49,9 @@ describe('request ids', () => {
 describe('routing errors', () => {
   it('answers 404 in the Error shape for an unknown path', async () => {
     const response = await api.get('/v1/vouchers').expect(404);
-    expect(response.body).toEqual(errorBody(404, 'not_found', 'Resource not found', { details: 'No route for GET /v1/vouchers' }));
+    expect(response.body).toEqual(
+      errorBody(404, 'not_found', 'Resource not found', { details: 'No route for GET /v1/vouchers' }),
+    );
     expect(response.headers['x-request-id']).toBe(response.body.request_id);
   });
 
@@ -59,8 +61,13 @@ describe('routing errors', () => {
     ['POST', '/v1/customers/cust_1', 'GET, HEAD, PUT, DELETE'],
     ['PATCH', '/v1/customers/cust_1', 'GET, HEAD, PUT, DELETE'],
   ])('answers 405 to %s %s, listing the allowed methods', async (method, path, allow) => {
-    const response = await raw()[method.toLowerCase() as 'patch'](path).set({ 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET }).expect(405);
-    expect(response.body).toEqual(errorBody(405, 'method_not_allowed', 'Method not allowed', { details: `Allowed methods: ${allow}` }));
+    const response = await raw()
+      [method.toLowerCase() as 'patch'](path)
+      .set({ 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET })
+      .expect(405);
+    expect(response.body).toEqual(
+      errorBody(405, 'method_not_allowed', 'Method not allowed', { details: `Allowed methods: ${allow}` }),
+    );
     expect(response.headers.allow).toBe(allow);
   });
 });
@@ -70,7 +77,10 @@ describe('paths that are also source_ids', () => {
     const created = await api.post('/v1/customers', { source_id: 'importCSV', name: 'Literal' }).expect(200);
     await api.get('/v1/customers/importCSV').expect(200, created.body);
     expect((await api.put('/v1/customers/importCSV', { phone: '+1' }).expect(200)).body.phone).toBe('+1');
-    const response = await raw().patch('/v1/customers/importCSV').set({ 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET }).expect(405);
+    const response = await raw()
+      .patch('/v1/customers/importCSV')
+      .set({ 'X-App-Id': APP_ID, 'X-App-Token': APP_SECRET })
+      .expect(405);
     expect(response.headers.allow).toBe('GET, HEAD, PUT, DELETE, POST');
     await api.delete('/v1/customers/importCSV').expect(204);
   });
@@ -78,8 +88,13 @@ describe('paths that are also source_ids', () => {
 
 describe('request bodies', () => {
   it('answers 413 in the Error shape to a body over 1 MiB', async () => {
-    const response = await api.post('/v1/customers').send(JSON.stringify({ name: 'x'.repeat(1024 * 1024) })).expect(413);
-    expect(response.body).toEqual(errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }));
+    const response = await api
+      .post('/v1/customers')
+      .send(JSON.stringify({ name: 'x'.repeat(1024 * 1024) }))
+      .expect(413);
+    expect(response.body).toEqual(
+      errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' }),
+    );
     expectReferenceSchema('Error', response.body);
   });
 

@@ -29,7 +29,10 @@ describe('ids', () => {
       for (const character of newCustomerId().slice(5)) counts.set(character, (counts.get(character) ?? 0) + 1);
     }
     const expected = (10_000 * 24) / ALPHABET.length;
-    const chiSquare = [...ALPHABET].reduce((sum, character) => sum + ((counts.get(character) ?? 0) - expected) ** 2 / expected, 0);
+    const chiSquare = [...ALPHABET].reduce(
+      (sum, character) => sum + ((counts.get(character) ?? 0) - expected) ** 2 / expected,
+      0,
+    );
     expect(counts.size).toBe(62);
     expect(chiSquare).toBeLessThan(130);
   });

@@ -92,7 +92,9 @@ describe('indexes for lookups in tables that only grow', () => {
 
   it('find the abandoned uploads among all async actions, which every CSV upload removes', async () => {
     expect(
-      await indexScanned(`DELETE FROM async_actions WHERE status = 'UPLOADING' AND created_at < $1::timestamptz`, [new Date().toISOString()]),
+      await indexScanned(`DELETE FROM async_actions WHERE status = 'UPLOADING' AND created_at < $1::timestamptz`, [
+        new Date().toISOString(),
+      ]),
     ).toBe('async_actions_uploading_created_at_idx');
   });
 });

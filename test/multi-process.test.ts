@@ -9,7 +9,11 @@ let servers: ServerProcess[] = [];
 let db: pg.Pool;
 
 const send = async (server: ServerProcess, method: string, path: string, body: unknown) => {
-  const response = await fetch(`${server.base}${path}`, { method, headers: sdkHeaders, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${server.base}${path}`, {
+    method,
+    headers: sdkHeaders,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 };
 
@@ -19,7 +23,10 @@ if (embedded) console.warn('Skipping the two-process tests: the embedded databas
 
 describe.skipIf(embedded)('two server processes on one database', () => {
   beforeAll(async () => {
-    servers = await Promise.all([startServerProcess({ DATABASE_URL: test.databaseUrl }), startServerProcess({ DATABASE_URL: test.databaseUrl })]);
+    servers = await Promise.all([
+      startServerProcess({ DATABASE_URL: test.databaseUrl }),
+      startServerProcess({ DATABASE_URL: test.databaseUrl }),
+    ]);
     db = new pg.Pool({ connectionString: test.databaseUrl });
   }, 60_000);
 
@@ -31,19 +38,33 @@ describe.skipIf(embedded)('two server processes on one database', () => {
   it('make exactly one customer from 100 concurrent creates with one source_id, split between them', async () => {
     const sourceId = unique('two-servers');
     const responses = await Promise.all(
-      Array.from({ length: 100 }, (_, index) => send(servers[index % 2]!, 'POST', '/v1/customers', { source_id: sourceId, metadata: { index } })),
+      Array.from({ length: 100 }, (_, index) =>
+        send(servers[index % 2]!, 'POST', '/v1/customers', { source_id: sourceId, metadata: { index } }),
+      ),
     );
     expect(responses.map((response) => response.status)).toEqual(Array(100).fill(200));
     expect(new Set(responses.map((response) => response.body.id)).size).toBe(1);
-    const { rows } = await db.query('SELECT count(*)::int AS count FROM customers WHERE source_id = $1 AND deleted_at IS NULL', [sourceId]);
+    const { rows } = await db.query('SELECT count(*)::int AS count FROM customers WHERE source_id = $1 AND deleted_at IS NULL', [
+      sourceId,
+    ]);
     expect(rows).toEqual([{ count: 1 }]);
   });
 
   it('lose no field when both update different fields of one customer at once', async () => {
     const created = (await send(servers[0]!, 'POST', '/v1/customers', { source_id: unique('fields') })).body;
-    const fields = { name: 'N', email: 'n@example.com', phone: '+1', description: 'D', birthdate: '1999-09-09', address: { city: 'C' }, metadata: { m: 1 } };
+    const fields = {
+      name: 'N',
+      email: 'n@example.com',
+      phone: '+1',
+      description: 'D',
+      birthdate: '1999-09-09',
+      address: { city: 'C' },
+      metadata: { m: 1 },
+    };
     const responses = await Promise.all(
-      Object.entries(fields).map(([field, value], index) => send(servers[index % 2]!, 'PUT', `/v1/customers/${created.id}`, { [field]: value })),
+      Object.entries(fields).map(([field, value], index) =>
+        send(servers[index % 2]!, 'PUT', `/v1/customers/${created.id}`, { [field]: value }),
+      ),
     );
     expect(responses.map((response) => response.status)).toEqual(Object.keys(fields).map(() => 200));
     expect((await send(servers[1]!, 'GET', `/v1/customers/${created.id}`, undefined)).body).toMatchObject(fields);
@@ -52,7 +73,9 @@ describe.skipIf(embedded)('two server processes on one database', () => {
   it('settle concurrent writes of one field on the last write, as the activity log orders them', async () => {
     const created = (await send(servers[0]!, 'POST', '/v1/customers', {})).body;
     const responses = await Promise.all(
-      Array.from({ length: 40 }, (_, index) => send(servers[index % 2]!, 'PUT', `/v1/customers/${created.id}`, { name: `writer-${index}` })),
+      Array.from({ length: 40 }, (_, index) =>
+        send(servers[index % 2]!, 'PUT', `/v1/customers/${created.id}`, { name: `writer-${index}` }),
+      ),
     );
     expect(responses.every((response) => response.status === 200)).toBe(true);
     const final = (await send(servers[0]!, 'GET', `/v1/customers/${created.id}`, undefined)).body;
@@ -66,7 +89,9 @@ describe.skipIf(embedded)('two server processes on one database', () => {
       [created.id],
     );
     expect(rows[0]!.name).toBe(latest.name);
-    const { rows: events } = await db.query('SELECT count(*)::int AS count FROM customer_events WHERE customer_id = $1', [created.id]);
+    const { rows: events } = await db.query('SELECT count(*)::int AS count FROM customer_events WHERE customer_id = $1', [
+      created.id,
+    ]);
     expect(events).toEqual([{ count: 41 }]);
   });
 });

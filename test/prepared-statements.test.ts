@@ -26,7 +26,9 @@ async function watchParses(): Promise<string[]> {
 /** Every route that reads or writes customers, async actions and activity, once each. */
 async function callEveryRoute() {
   const sourceId = unique('prepared');
-  const created = (await test.api.post('/v1/customers', { source_id: sourceId, name: 'P', address: { city: 'Prepared' } }).expect(200)).body;
+  const created = (
+    await test.api.post('/v1/customers', { source_id: sourceId, name: 'P', address: { city: 'Prepared' } }).expect(200)
+  ).body;
   await test.api.post('/v1/customers', { source_id: sourceId, email: 'p@example.com' }).expect(200);
   await test.api.get(`/v1/customers/${created.id}`).expect(200);
   await test.api.get(`/v1/customers/${sourceId}`).expect(200);

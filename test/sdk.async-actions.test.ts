@@ -56,7 +56,11 @@ describe('the official Voucherify JS SDK on async actions, unchanged', () => {
     await client.customers.create({ source_id: sourceId, metadata: { lang: 'en' } });
     const accepted = await client.customers.updateMetadataInBulk({ source_ids: [sourceId], metadata: { vip: true } });
     const action = await whenDone(accepted.async_action_id);
-    expect(action).toMatchObject({ type: 'CUSTOMERS.METADATA_UPDATE', status: 'DONE', result: { done_count: 1, failed_count: 0 } });
+    expect(action).toMatchObject({
+      type: 'CUSTOMERS.METADATA_UPDATE',
+      status: 'DONE',
+      result: { done_count: 1, failed_count: 0 },
+    });
     expect(await client.customers.get(sourceId)).toMatchObject({ metadata: { lang: 'en', vip: true } });
   });
 
@@ -77,9 +81,17 @@ describe('the official Voucherify JS SDK on async actions, unchanged', () => {
         failed: [{ source_id: `${sourceId}-bad`, row: 2, reason: 'Property .email must be a valid email address' }],
       },
     });
-    expect(await client.customers.get(sourceId)).toMatchObject({ name: 'Csv Customer', email: 'csv@example.com', metadata: { lang: 'de' } });
+    expect(await client.customers.get(sourceId)).toMatchObject({
+      name: 'Csv Customer',
+      email: 'csv@example.com',
+      metadata: { lang: 'de' },
+    });
     const listed = await client.asyncActions.list({ limit: 1 });
-    expect(listed).toMatchObject({ object: 'list', data_ref: 'async_actions', async_actions: [{ id: accepted.async_action_id }] });
+    expect(listed).toMatchObject({
+      object: 'list',
+      data_ref: 'async_actions',
+      async_actions: [{ id: accepted.async_action_id }],
+    });
   });
 
   it('surfaces an unknown async action the way the SDK reports API errors', async () => {

@@ -26,7 +26,13 @@ describe('the official Voucherify JS SDK, unchanged', () => {
     // The SDK types a create as a customer or an unconfirmed customer (double opt-in); this service confirms.
     if (created.object !== 'customer') throw new Error(`expected a customer, got ${created.object}`);
     expect(created).toEqual(
-      customerBody({ source_id: sourceId, name: 'Sdk User', email: 'sdk@example.com', address: { city: 'Warsaw' }, metadata: { plan: 'pro' } }),
+      customerBody({
+        source_id: sourceId,
+        name: 'Sdk User',
+        email: 'sdk@example.com',
+        address: { city: 'Warsaw' },
+        metadata: { plan: 'pro' },
+      }),
     );
 
     expect(await client.customers.get(created.id)).toEqual(created);

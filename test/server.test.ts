@@ -47,7 +47,10 @@ function send(agent: http.Agent, origin: string, method: string, path: string, b
 
 // The barrier is a row lock held from a second database session; the embedded database has one.
 const embedded = inject('testDatabase').kind === 'embedded';
-if (embedded) console.warn('Skipping the shutdown-under-load test: it holds a row lock from a second session, which the embedded database does not have.');
+if (embedded)
+  console.warn(
+    'Skipping the shutdown-under-load test: it holds a row lock from a second session, which the embedded database does not have.',
+  );
 
 describe.skipIf(embedded)('graceful shutdown', () => {
   let database: { env: Record<string, string>; drop: () => Promise<void> };
@@ -172,7 +175,10 @@ describe('logs in a terminal', () => {
     try {
       await fetch(`${server.base}/health/live`);
       expect(await server.stop()).toBe(0);
-      const lines = server.output().split('\n').filter((line) => line.trim() !== '');
+      const lines = server
+        .output()
+        .split('\n')
+        .filter((line) => line.trim() !== '');
       expect(lines.some((line) => /INFO.*Server listening at http:\/\/127\.0\.0\.1:\d+/.test(line))).toBe(true);
       expect(lines.some((line) => /INFO.*request completed/.test(line))).toBe(true);
       expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);

@@ -15,11 +15,15 @@ beforeAll(async () => {
 async function firstPagePlan(): Promise<string> {
   const { store, statements } = recordingStore(test.db);
   await store.list({ filters: {}, order: '-created_at', limit: 10, page: { kind: 'offset', offset: 0 } });
-  return executedPlan(test.db, statements.find((statement) => statement.text.includes('ORDER BY'))!);
+  return executedPlan(
+    test.db,
+    statements.find((statement) => statement.text.includes('ORDER BY'))!,
+  );
 }
 
 const measuredTuples = async () =>
-  (await test.db.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass`)).rows[0]!.reltuples;
+  (await test.db.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass`)).rows[0]!
+    .reltuples;
 
 describe('the customers table after a bulk write', () => {
   it('is measured before the action is DONE, so the first page reads the created_at index, not every customer', async () => {

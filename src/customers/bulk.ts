@@ -71,7 +71,13 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
 
 export function createBulkWriter(store: CustomerStore) {
   /** Updates the customers the writes name by `matchBy`; answers the writes that found none. */
-  async function update(tx: Queryable, writes: BatchWrite[], matchBy: 'id' | 'source_id', stamp: BatchStamp, outcome: BatchOutcome) {
+  async function update(
+    tx: Queryable,
+    writes: BatchWrite[],
+    matchBy: 'id' | 'source_id',
+    stamp: BatchStamp,
+    outcome: BatchOutcome,
+  ) {
     const updated = new Set(await store.updateMatching(tx, writes, matchBy, stamp));
     outcome.updated += updated.size;
     return writes.filter((write) => !updated.has(write.row));
@@ -149,7 +155,14 @@ export function createBulkWriter(store: CustomerStore) {
             outcome.failed.push(...pending.map(({ row, sourceId }) => ({ row, sourceId, reason: CHANGED_CONCURRENTLY })));
             break;
           }
-          const locked = new Map((await store.lockMetadata(tx, pending.map((target) => target.sourceId))).map((c) => [c.source_id, c]));
+          const locked = new Map(
+            (
+              await store.lockMetadata(
+                tx,
+                pending.map((target) => target.sourceId),
+              )
+            ).map((c) => [c.source_id, c]),
+          );
           const updates: BatchWrite[] = [];
           const creates: BatchWrite[] = [];
           for (const { row, sourceId } of pending) {

@@ -24,7 +24,6 @@ import {
 import { cockpitToken, isCockpitToken } from './cockpit.js';
 import type { CustomerChanges, CustomerRow, CustomerStore, EventRow, WriteStamp } from './store.js';
 
-
 export interface CustomerServiceOptions {
   /** Base of the cockpit URLs, without a trailing slash. */
   publicUrl: string;

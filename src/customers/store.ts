@@ -275,8 +275,7 @@ export function createCustomerStore(db: pg.Pool) {
 
   return {
     /** The live customer with this id, or else this source_id. */
-    get: (key: string) =>
-      one(`SELECT ${COLUMNS} FROM customers WHERE id = (${LIVE_BY_KEY}) AND deleted_at IS NULL`, [key]),
+    get: (key: string) => one(`SELECT ${COLUMNS} FROM customers WHERE id = (${LIVE_BY_KEY}) AND deleted_at IS NULL`, [key]),
 
     /**
      * Creates a customer, or, when a live customer already has this source_id, applies the
@@ -286,8 +285,16 @@ export function createCustomerStore(db: pg.Pool) {
       const params = new Params();
       const changed = changedColumns(changes, params);
       const columns = ['id', 'source_id', 'created_at', ...changed.map(([column]) => column)];
-      const values = [params.add(id), params.add(sourceId), params.add(stamp.at, 'timestamptz'), ...changed.map(([, value]) => value)];
-      const updates = [...changed.map(([column]) => `${column} = EXCLUDED.${column}`), `updated_at = ${changeTime('EXCLUDED.created_at')}`];
+      const values = [
+        params.add(id),
+        params.add(sourceId),
+        params.add(stamp.at, 'timestamptz'),
+        ...changed.map(([, value]) => value),
+      ];
+      const updates = [
+        ...changed.map(([column]) => `${column} = EXCLUDED.${column}`),
+        `updated_at = ${changeTime('EXCLUDED.created_at')}`,
+      ];
       const upsert = `INSERT INTO customers (${columns.join(', ')}) VALUES (${values.join(', ')})
          ON CONFLICT (source_id) WHERE deleted_at IS NULL DO UPDATE SET ${updates.join(', ')}
          RETURNING ${COLUMNS}`;
@@ -297,8 +304,7 @@ export function createCustomerStore(db: pg.Pool) {
     },
 
     /** Applies changes to the live customer with this exact id. */
-    updateById: (id: string, changes: CustomerChanges, stamp: WriteStamp) =>
-      updateWhere('SELECT $1::text', id, changes, stamp),
+    updateById: (id: string, changes: CustomerChanges, stamp: WriteStamp) => updateWhere('SELECT $1::text', id, changes, stamp),
 
     /** Applies changes to the live customer with this id, or else this source_id. */
     update: (key: string, changes: CustomerChanges, stamp: WriteStamp) => updateWhere(LIVE_BY_KEY, key, changes, stamp),
@@ -483,7 +489,9 @@ export function createCustomerStore(db: pg.Pool) {
       const direction = order === 'created_at' ? 'ASC' : 'DESC';
       const comparison = order === 'created_at' ? '>' : '<';
       if (after?.id !== undefined) {
-        conditions.push(`(created_at, id) ${comparison} (${params.add(after.createdAt, 'timestamptz')}, ${params.add(after.id)})`);
+        conditions.push(
+          `(created_at, id) ${comparison} (${params.add(after.createdAt, 'timestamptz')}, ${params.add(after.id)})`,
+        );
       } else if (after) {
         conditions.push(`created_at ${comparison} ${params.add(after.createdAt, 'timestamptz')}`);
       }

@@ -14,9 +14,7 @@ type CustomerColumn = 'id' | 'source_id' | 'name' | 'email' | 'phone' | 'birthda
 
 /** Where a column's values go. */
 type Target =
-  | { kind: 'field'; field: CustomerColumn }
-  | { kind: 'address'; line: keyof Address }
-  | { kind: 'metadata'; key: string };
+  { kind: 'field'; field: CustomerColumn } | { kind: 'address'; line: keyof Address } | { kind: 'metadata'; key: string };
 
 const field = (name: CustomerColumn): Target => ({ kind: 'field', field: name });
 const address = (line: keyof Address): Target => ({ kind: 'address', line });
@@ -57,8 +55,7 @@ const CSV_OPTIONS: Options = {
 /** A column name as a description can quote it. */
 const quoted = (name: string) => JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}…` : name);
 
-const badHeader = (problem: string) =>
-  new ApiError(400, { details: `The CSV file has no valid header row: ${problem}` });
+const badHeader = (problem: string) => new ApiError(400, { details: `The CSV file has no valid header row: ${problem}` });
 
 /** The targets of a header row's columns, or a 400 explaining why it is not a header row. */
 export function mapHeader(header: readonly string[]): Target[] {
@@ -69,7 +66,9 @@ export function mapHeader(header: readonly string[]): Target[] {
     if (name === '') throw badHeader(`column ${index + 1} has no name`);
     const target = STANDARD_COLUMNS[name.toLowerCase()] ?? { kind: 'metadata', key: name };
     if (target.kind === 'metadata' && name.length > MAX_METADATA_KEY_LENGTH) {
-      throw badHeader(`the column name ${quoted(name)} is longer than ${MAX_METADATA_KEY_LENGTH} characters (metadata keys cannot be)`);
+      throw badHeader(
+        `the column name ${quoted(name)} is longer than ${MAX_METADATA_KEY_LENGTH} characters (metadata keys cannot be)`,
+      );
     }
     const slot =
       target.kind === 'field' ? target.field : target.kind === 'address' ? `address.${target.line}` : `metadata.${target.key}`;

@@ -43,7 +43,11 @@ const sourceIdIn = (item: unknown): string | null => {
 /** A bulk update's customers, checked as POST /customers/bulk/async documents them. */
 function bulkItem(row: number, item: unknown, batch: PreparedBatch): void {
   if (!validateBulkItem(item)) {
-    batch.failed.push({ row, sourceId: sourceIdIn(item), reason: describeValidationError(validateBulkItem.errors ?? [], 'The item') });
+    batch.failed.push({
+      row,
+      sourceId: sourceIdIn(item),
+      reason: describeValidationError(validateBulkItem.errors ?? [], 'The item'),
+    });
     return;
   }
   const { source_id: sourceId, ...fields } = item;

@@ -85,7 +85,8 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
   /** Statistics only make plans better: failing to refresh them fails no action. */
   async function refreshStatistics(actionId: string, written: number) {
     try {
-      if (await writer.refreshStatistics(written)) log.info({ asyncActionId: actionId, written }, 'customers table analyzed after a bulk write');
+      if (await writer.refreshStatistics(written))
+        log.info({ asyncActionId: actionId, written }, 'customers table analyzed after a bulk write');
     } catch (error) {
       log.warn({ err: error, asyncActionId: actionId }, 'could not analyze the customers table after a bulk write');
     }

@@ -99,14 +99,22 @@ function result(row: AsyncActionRow, failures: RowFailure[]): AsyncActionResult 
     failed_count: row.failed_count,
     failed,
     ...(row.type !== 'CUSTOMERS.IMPORT_CSV' && {
-      errors: failed.map(({ source_id, reason }) => ({ key: 'invalid_payload', message: 'Invalid payload', details: reason, source_id })),
+      errors: failed.map(({ source_id, reason }) => ({
+        key: 'invalid_payload',
+        message: 'Invalid payload',
+        details: reason,
+        source_id,
+      })),
     }),
   };
 }
 
 export function createAsyncActionService({ db, actions, queue, queued }: AsyncActionServiceOptions) {
   /** Creates the action with its input and its job, all or nothing. */
-  async function accept(action: Omit<NewAsyncAction, 'id' | 'status' | 'now'>, items: readonly unknown[]): Promise<AsyncActionAccepted> {
+  async function accept(
+    action: Omit<NewAsyncAction, 'id' | 'status' | 'now'>,
+    items: readonly unknown[],
+  ): Promise<AsyncActionAccepted> {
     const id = newAsyncActionId();
     await withTransaction(db, async (tx) => {
       await actions.insert(tx, { ...action, id, status: 'ENQUEUED', now: timestamp() });
@@ -147,7 +155,14 @@ export function createAsyncActionService({ db, actions, queue, queued }: AsyncAc
     async acceptCsvImport(file: UploadedFile, requestId: string): Promise<AsyncActionAccepted> {
       await actions.removeAbandonedUploads(timestamp(new Date(Date.now() - ABANDONED_UPLOAD_MS)));
       const id = newAsyncActionId();
-      await actions.insert(db, { id, type: 'CUSTOMERS.IMPORT_CSV', status: 'UPLOADING', requestId, inputSize: 0, now: timestamp() });
+      await actions.insert(db, {
+        id,
+        type: 'CUSTOMERS.IMPORT_CSV',
+        status: 'UPLOADING',
+        requestId,
+        inputSize: 0,
+        now: timestamp(),
+      });
       let size: number;
       try {
         size = await storeUpload(id, file);

@@ -57,7 +57,15 @@ export function createAsyncActionStore(db: pg.Pool) {
       await tx.query(
         `INSERT INTO async_actions (id, type, status, request_id, params, input_size, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
-        [action.id, action.type, action.status, action.requestId, JSON.stringify(action.params ?? {}), action.inputSize, action.now],
+        [
+          action.id,
+          action.type,
+          action.status,
+          action.requestId,
+          JSON.stringify(action.params ?? {}),
+          action.inputSize,
+          action.now,
+        ],
       );
     },
 

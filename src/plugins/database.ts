@@ -67,7 +67,9 @@ export default fp<DatabaseOptions>(
       // are still there, and preparing them again under their names would fail. A new
       // connection starts without them (the statement queues ahead of any other).
       pool.on('connect', (client) => {
-        client.query('DEALLOCATE ALL').catch((error: unknown) => app.log.warn({ err: error }, 'could not reset prepared statements'));
+        client
+          .query('DEALLOCATE ALL')
+          .catch((error: unknown) => app.log.warn({ err: error }, 'could not reset prepared statements'));
       });
     }
     // An idle connection that the server drops must not take the process down with it.

@@ -37,10 +37,7 @@ export default fp<JobsOptions>(
     });
     let workers: Workers | undefined;
 
-    app.decorate(
-      'asyncActions',
-      createAsyncActionService({ db: app.db, actions, queue, queued: () => workers?.wake() }),
-    );
+    app.decorate('asyncActions', createAsyncActionService({ db: app.db, actions, queue, queued: () => workers?.wake() }));
 
     let closing = false;
     let retry: NodeJS.Timeout | undefined;
@@ -57,7 +54,15 @@ export default fp<JobsOptions>(
         worker: `${hostname()}:${process.pid}`,
         log: app.log,
       });
-      workers = startWorkers({ db: app.db, queue, runner, actions, concurrency: jobs.concurrency, pollSeconds: jobs.pollSeconds, log: app.log });
+      workers = startWorkers({
+        db: app.db,
+        queue,
+        runner,
+        actions,
+        concurrency: jobs.concurrency,
+        pollSeconds: jobs.pollSeconds,
+        log: app.log,
+      });
     }
 
     /**

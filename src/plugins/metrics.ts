@@ -23,7 +23,12 @@ export default fp(
     const register = new Registry();
     collectDefaultMetrics({ register });
     const labelNames = ['method', 'route', 'status_code'] as const;
-    const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests answered.', labelNames, registers: [register] });
+    const requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered.',
+      labelNames,
+      registers: [register],
+    });
     const latency = new Histogram({
       name: 'http_request_duration_seconds',
       help: 'Time from receiving a request to sending its response.',

@@ -36,7 +36,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         deprecated: true,
         summary: "List a customer's activities (deprecated)",
-        description: 'The older form of the activity list: pages by `starting_after` (created_at) or `starting_after_id`, and counts a `total`.',
+        description:
+          'The older form of the activity list: pages by `starting_after` (created_at) or `starting_after_id`, and counts a `total`.',
         params: CustomerIdParams,
         querystring: CustomerActivitiesQuery,
         response: { 200: CustomerActivitiesList, ...errors(400, 401, 404) },
@@ -51,8 +52,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Delete a customer permanently',
-        description:
-          'Erases the customer (live or deleted) and all of its activity for good, and answers how much was deleted.',
+        description: 'Erases the customer (live or deleted) and all of its activity for good, and answers how much was deleted.',
         params: CustomerIdParams,
         body: PermanentDeletionBody,
         response: { 200: PermanentDeletion, ...errors(400, 401, 404, 413, 415) },

@@ -21,9 +21,12 @@ export const CustomerActivity = Type.Object(
       description: 'customer.created, customer.updated or customer.deleted.',
       example: 'customer.created',
     }),
-    data: Type.Object({
-      customer: Customer,
-    }, { description: 'The customer as the change left it (as it was, for customer.deleted).' }),
+    data: Type.Object(
+      {
+        customer: Customer,
+      },
+      { description: 'The customer as the change left it (as it was, for customer.deleted).' },
+    ),
     created_at: Type.String({ format: 'date-time', example: '2022-08-30T09:14:07.660Z' }),
     group_id: Type.String({ description: 'The id of the request that made the change.', example: 'v-1f36113948e50fc4ge' }),
   },
@@ -42,7 +45,9 @@ const startDate = Type.Optional(Timestamp({ description: 'Only events created at
 const endDate = Type.Optional(Timestamp({ description: 'Only events created at or before this time.' }));
 // This service keeps no campaigns or products: filtering by one is valid and finds no events.
 const campaignFilters = {
-  campaign_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Only events of this campaign (none here).' })),
+  campaign_id: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, description: 'Only events of this campaign (none here).' }),
+  ),
   campaign_type: Type.Optional(StringEnum(campaignTypes, { description: 'Only events of this campaign type (none here).' })),
 };
 
@@ -54,7 +59,11 @@ export const CustomerActivityQuery = Type.Object(
     start_date: startDate,
     end_date: endDate,
     type: Type.Optional(
-      Type.String({ pattern: '^customer(\\.[a-z_]+)+$', maxLength: 100, description: 'Only events of this type, e.g. customer.updated.' }),
+      Type.String({
+        pattern: '^customer(\\.[a-z_]+)+$',
+        maxLength: 100,
+        description: 'Only events of this type, e.g. customer.updated.',
+      }),
     ),
     ...campaignFilters,
   },
@@ -86,7 +95,9 @@ export const CustomerActivitiesQuery = Type.Object(
     start_date: startDate,
     end_date: endDate,
     ...campaignFilters,
-    product_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Only events of this product (none here).' })),
+    product_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: 'Only events of this product (none here).' }),
+    ),
   },
   { additionalProperties: false },
 );

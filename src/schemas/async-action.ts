@@ -47,7 +47,10 @@ export const CustomersMetadataUpdateBody = Type.Object(
 export type CustomersMetadataUpdateBody = Static<typeof CustomersMetadataUpdateBody>;
 /** What POST /customers/metadata/async checks before accepting. */
 export const CustomersMetadataUpdateRequest = Type.Object(
-  { ...CustomersMetadataUpdateBody.properties, source_ids: itemsCheckedByWorker(CustomersMetadataUpdateBody.properties.source_ids) },
+  {
+    ...CustomersMetadataUpdateBody.properties,
+    source_ids: itemsCheckedByWorker(CustomersMetadataUpdateBody.properties.source_ids),
+  },
   { additionalProperties: false, example: CustomersMetadataUpdateBody.example },
 );
 
@@ -60,11 +63,19 @@ export const CustomersImportCsvBody = Type.Object(
         'The CSV file, header row first, at most 10 MiB. Columns (case-insensitive): Id, Source_id, Name, Email, Phone, Birthdate, Description, Address_line_1, Address_line_2, Address_City or City, Address_State or State, Address_Country or Country, Address_Postal_Code or Postal_Code; any other column goes into metadata, with true, false and numbers typed.',
     }),
   },
-  { title: 'CustomersImportCSVRequestBody', example: { file: 'Source_id,Name,Email,City,vip\nsource_123,Bob Smith,bob@example.com,New York,true\n' } },
+  {
+    title: 'CustomersImportCSVRequestBody',
+    example: { file: 'Source_id,Name,Email,City,vip\nsource_123,Bob Smith,bob@example.com,New York,true\n' },
+  },
 );
 
 export const AsyncActionAccepted = Type.Object(
-  { async_action_id: Type.String({ description: 'The async action to follow with GET /v1/async-actions/{id}.', example: 'aa_0a875d56c805df6601' }) },
+  {
+    async_action_id: Type.String({
+      description: 'The async action to follow with GET /v1/async-actions/{id}.',
+      example: 'aa_0a875d56c805df6601',
+    }),
+  },
   { title: 'AsyncActions', example: { async_action_id: 'aa_0a875d56c805df6601' } },
 );
 export type AsyncActionAccepted = Static<typeof AsyncActionAccepted>;
@@ -91,12 +102,17 @@ export type AsyncActionError = Static<typeof AsyncActionError>;
 export const AsyncActionResult = Type.Object(
   {
     message: Type.Optional(
-      Type.String({ description: 'A summary, once the action has finished.', example: '2 customer(s) imported successfully, 1 failed.' }),
+      Type.String({
+        description: 'A summary, once the action has finished.',
+        example: '2 customer(s) imported successfully, 1 failed.',
+      }),
     ),
     done_count: Type.Integer({ minimum: 0, description: 'Input rows applied: customers created or updated.' }),
     failed_count: Type.Integer({ minimum: 0, description: 'Input rows not applied, each listed in `failed`.' }),
     failed: Type.Array(AsyncActionFailure, { description: 'The rows not applied, in input order.' }),
-    errors: Type.Optional(Type.Array(AsyncActionError, { description: 'BULK_UPDATE and METADATA_UPDATE: `failed` again, in this shape.' })),
+    errors: Type.Optional(
+      Type.Array(AsyncActionError, { description: 'BULK_UPDATE and METADATA_UPDATE: `failed` again, in this shape.' }),
+    ),
   },
   { description: 'What the action has applied so far; final once the status is DONE or FAILED.' },
 );

@@ -1,12 +1,13 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 /** `T | null`, written the OpenAPI 3.0 way (`nullable: true`) so errors name the real type. */
-export const Nullable = <T extends TSchema>(schema: T) =>
-  Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
+export const Nullable = <T extends TSchema>(schema: T) => Type.Unsafe<Static<T> | null>({ ...schema, nullable: true });
 
 /** One of a fixed set of strings, as a plain `enum` (errors list the allowed values). */
-export const StringEnum = <const T extends readonly string[]>(values: T, options: { default?: T[number]; description?: string } = {}) =>
-  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+export const StringEnum = <const T extends readonly string[]>(
+  values: T,
+  options: { default?: T[number]; description?: string } = {},
+) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 
 /** A calendar date `YYYY-MM-DD` that exists (no 2021-02-30) in years 1..9999. */
 export const CalendarDate = (options: { description?: string } = {}) =>
@@ -38,5 +39,4 @@ export const ErrorBody = Type.Object(
 export type ErrorBody = Static<typeof ErrorBody>;
 
 /** Response schemas for the error statuses a route can answer. */
-export const errorResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, ErrorBody]));
+export const errorResponses = (...statuses: number[]) => Object.fromEntries(statuses.map((status) => [status, ErrorBody]));

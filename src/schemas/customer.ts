@@ -17,9 +17,7 @@ const metadataValue = (depth: number): TSchema =>
     [
       ...MetadataScalar,
       Type.Array(Type.Union(MetadataScalar)),
-      ...(depth > 0
-        ? [Type.Object({}, { propertyNames: MetadataKey, additionalProperties: metadataValue(depth - 1) })]
-        : []),
+      ...(depth > 0 ? [Type.Object({}, { propertyNames: MetadataKey, additionalProperties: metadataValue(depth - 1) })] : []),
     ],
     {
       errorMessage:
@@ -119,7 +117,9 @@ export const customerExample = {
   referrals: EMPTY_REFERRALS,
   system_metadata: {},
   created_at: '2022-08-30T06:32:07.380Z',
-  assets: { cockpit_url: 'http://localhost:3000/cockpit/cust_CSnYd37MXmrbS19XCrghjBsv?token=q1bGmB6kQ0v3ZpJ9yB2Cw3yT5m0cXo8sRrQeZk1n2aA' },
+  assets: {
+    cockpit_url: 'http://localhost:3000/cockpit/cust_CSnYd37MXmrbS19XCrghjBsv?token=q1bGmB6kQ0v3ZpJ9yB2Cw3yT5m0cXo8sRrQeZk1n2aA',
+  },
   object: 'customer',
 };
 

@@ -8,10 +8,14 @@ export const ANY_ASYNC_ACTION_ID = expect.stringMatching(/^aa_[0-9a-f]{18}$/);
 /** Polls GET /v1/async-actions/{id} until the action is DONE or FAILED; returns its body. */
 export async function finishedAction(api: TestApp['api'], id: string, timeoutMs = PATIENCE_MS): Promise<Record<string, any>> {
   let action: Record<string, any> = {};
-  await until(async () => {
-    action = (await api.get(`/v1/async-actions/${id}`).expect(200)).body;
-    return action.status === 'DONE' || action.status === 'FAILED';
-  }, `async action ${id} to finish`, timeoutMs);
+  await until(
+    async () => {
+      action = (await api.get(`/v1/async-actions/${id}`).expect(200)).body;
+      return action.status === 'DONE' || action.status === 'FAILED';
+    },
+    `async action ${id} to finish`,
+    timeoutMs,
+  );
   return action;
 }
 

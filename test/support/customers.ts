@@ -82,8 +82,7 @@ export const errorBody = (code: number, key: string, message: string, extra: Rec
 });
 
 export const invalidPayload = (details: string) => errorBody(400, 'invalid_payload', 'Invalid payload', { details });
-export const invalidQuery = (details: string) =>
-  errorBody(400, 'invalid_query_params', 'Invalid query params', { details });
+export const invalidQuery = (details: string) => errorBody(400, 'invalid_query_params', 'Invalid query params', { details });
 export const customerNotFound = (id: string) =>
   errorBody(404, 'not_found', 'Resource not found', {
     details: `Cannot find customer with id ${id}`,

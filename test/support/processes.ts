@@ -21,7 +21,8 @@ export interface WorkerProcess {
 export function untilLogged(child: ChildProcess, output: () => string, text: string): Promise<void> {
   return until(() => {
     if (output().includes(text)) return true;
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the process exited before logging '${text}':\n${output()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the process exited before logging '${text}':\n${output()}`);
     return false;
   }, `the process to log '${text}'`);
 }
