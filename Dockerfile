@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # Build: every dependency, the Prisma client generated, TypeScript compiled.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
@@ -12,13 +12,13 @@ COPY src ./src
 RUN npm run build
 
 # Production dependencies only (the Prisma CLI among them: it applies migrations at start).
-FROM node:20-bookworm-slim AS dependencies
+FROM node:24-bookworm-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # Runtime: compiled code, production dependencies, migrations; no compiler, no dev tools.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \

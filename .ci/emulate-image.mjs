@@ -12,7 +12,7 @@ import { DockerfileParser } from 'dockerfile-ast';
 const [work, databaseUrl] = process.argv.slice(2);
 if (!work || !databaseUrl) throw new Error('usage: emulate-image.mjs <work directory> <DATABASE_URL>');
 const context = process.cwd();
-/** Users of the base image (node:20-*) by name. */
+/** Users of the base image (node:24-*) by name. */
 const users = { root: 0, node: 1000 };
 
 const dockerfile = DockerfileParser.parse(readFileSync(join(context, 'Dockerfile'), 'utf8'));
@@ -20,6 +20,13 @@ const stages = [];
 for (const instruction of dockerfile.getInstructions()) {
   const keyword = instruction.getKeyword();
   if (keyword === 'FROM') {
+    // The base image's Node is the one on PATH: the stages run with it, so it must be the same major.
+    const image = instruction.getImageName() + ':' + instruction.getImageTag();
+    const major = /^node:(\d+)-/.exec(image)?.[1];
+    const onPath = execFileSync('node', ['--version'], { encoding: 'utf8' }).trim();
+    if (!major || !onPath.startsWith(`v${major}.`)) {
+      throw new Error(`the stages of ${image} need Node ${major ?? '?'} first on PATH, not ${onPath} (see .ci/run)`);
+    }
     const name = instruction.getBuildStage() ?? `stage${stages.length}`;
     stages.push({
       name,

@@ -32,10 +32,10 @@ describe('Dockerfile', () => {
   const all = (stage: { instructions: Instruction[] }, keyword: string) =>
     stage.instructions.filter((instruction) => instruction.getKeyword() === keyword);
 
-  it('parses without problems, in named stages on Node 20', () => {
+  it('parses without problems, in named stages on Node 24, an LTS still supported', () => {
     expect(DockerfileParser.parse(read('Dockerfile')).getInstructions().length).toBeGreaterThan(10);
     expect(stages.map((stage) => stage.name)).toEqual(['build', 'dependencies', 'runtime']);
-    for (const stage of stages) expect(stage.image).toMatch(/^node:20-/);
+    for (const stage of stages) expect(stage.image).toMatch(/^node:24-/);
   });
 
   it('builds in a stage of its own, and installs only production dependencies for the runtime', () => {
