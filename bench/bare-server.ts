@@ -1,6 +1,6 @@
 /**
  * The floor the service is measured against: the same SQL statements, from the service's own
- * store, through the same `pg` pool settings, in the thinnest Fastify handlers possible. No
+ * store, through the same `pg` pool settings and client (statements prepared), in the thinnest Fastify handlers possible. No
  * auth, validation, service layer or schema serialization: what the service costs on top of
  * this is the cost of those layers. Lives in bench/, never in the service.
  */
@@ -8,8 +8,14 @@ import Fastify from 'fastify';
 import pg from 'pg';
 import { createCustomerStore } from '../src/customers/store.js';
 import { newCustomerId, newEventId } from '../src/ids.js';
+import { PreparingClient } from '../src/prepared-statements.js';
 
-const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+// The service's pool client too: its statements run prepared here as there.
+const pool = new pg.Pool({
+  Client: PreparingClient,
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
+});
 const store = createCustomerStore(pool);
 const app = Fastify();
 const stamp = () => ({ at: new Date().toISOString(), eventId: newEventId(), requestId: 'v-bare' });
