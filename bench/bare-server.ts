@@ -1,8 +1,9 @@
 /**
  * The floor the service is measured against: the same SQL statements, from the service's own
- * store, through the same `pg` pool settings and client (statements prepared), in the thinnest Fastify handlers possible. No
- * auth, validation, service layer or schema serialization: what the service costs on top of
- * this is the cost of those layers. Lives in bench/, never in the service.
+ * store, through the same `pg` pool settings and client (statements prepared), in the thinnest
+ * Fastify handlers possible. No auth, validation, service layer or schema serialization: what
+ * the service costs on top of this is the cost of those layers. Lives in bench/, never in the
+ * service.
  */
 import Fastify from 'fastify';
 import pg from 'pg';
