@@ -1,9 +1,11 @@
 /**
  * `npm run bench:routes` (part of `npm run bench`): the service against its floor, on real PostgreSQL over loopback.
  *
- * For each route it runs wrk against the built service (node dist/server.js) and against the
- * bare server (bench/bare-server.ts: the same statements, no service layers), alternating them,
- * and pgbench with the statements the route issues, which is PostgreSQL's own ceiling. It then
+ * For each route it runs wrk against the built service (node dist/server.js), against the
+ * independent reference (bench/reference-server.ts: the routes hand-written with the simplest
+ * correct SQL) and against the bare server (bench/bare-server.ts: the service's own statements,
+ * no service layers), rotating their order, and pgbench -M prepared with the statements the
+ * route issues, which is PostgreSQL's own ceiling. It then
  * measures the list routes at 10,000 and at 1,000,000 customers. Medians of the rounds and their
  * ratios are reported; this machine is shared and noisy, so no single figure is a verdict.
  *
@@ -225,7 +227,11 @@ async function pgbenchScript(url: string, scenario: Scenario, cursor: string, di
         const index = Number(digits);
         return scenario.pgbench.parameter(index, values[index - 1]) ?? literal(values[index - 1]);
       })
-      .replace(/\s+/g, ' '),
+      .replace(/\s+/g, ' ')
+      // pgbench -M prepared takes every `:word` for a variable, even inside a string literal.
+      .replace(/'(?:[^']|'')*'/g, (quoted) =>
+        quoted.includes(':') ? `(${quoted.split(':').join("' || chr(58) || '")})` : quoted,
+      ),
   );
   const file = join(directory, `${scenario.name}.sql`);
   await writeFile(file, `${scenario.pgbench.setup}\n${sql.map((line) => `${line};`).join('\n')}\n`);
@@ -322,7 +328,17 @@ async function wrk(base: string, scenario: Scenario, luaFile: string, extraEnv: 
 }
 
 async function pgbench(url: string, script: string): Promise<number> {
-  const { stdout } = await run('pgbench', ['-n', '-M', 'simple', `-c${CONNECTIONS}`, '-j1', `-T${DURATION}`, '-f', script, url]);
+  const { stdout } = await run('pgbench', [
+    '-n',
+    '-M',
+    'prepared',
+    `-c${CONNECTIONS}`,
+    '-j1',
+    `-T${DURATION}`,
+    '-f',
+    script,
+    url,
+  ]);
   return Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
 }
 
@@ -331,6 +347,7 @@ async function pgbench(url: string, script: string): Promise<number> {
 interface Measured {
   scenario: Scenario;
   service: WrkResult[];
+  reference: WrkResult[];
   bare: WrkResult[];
   postgres: number[];
   peakMiB: number;
@@ -352,6 +369,7 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
   const wrkEnv = { ROWS: String(rows), CURSOR: cursor };
 
   const service = await startServer(['dist/server.js'], url);
+  const reference = await startServer(['--import', 'tsx', 'bench/reference-server.ts'], url);
   const bare = await startServer(['--import', 'tsx', 'bench/bare-server.ts'], url);
   const results: Measured[] = [];
   try {
@@ -359,22 +377,24 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
       const luaFile = join(directory, `${scenario.name}.lua`);
       await writeFile(luaFile, scenario.lua);
       const script = withPgbench ? await pgbenchScript(url, scenario, cursor, directory) : undefined;
-      const measured: Measured = { scenario, service: [], bare: [], postgres: [], peakMiB: 0 };
+      const measured: Measured = { scenario, service: [], reference: [], bare: [], postgres: [], peakMiB: 0 };
+      const contestants = ['service', 'reference', 'bare'] as const;
       for (let round = 0; round < ROUNDS; round += 1) {
-        // Alternate which goes first, so neither always meets a warmer or cooler machine.
-        const order = round % 2 === 0 ? (['service', 'bare'] as const) : (['bare', 'service'] as const);
+        // Rotate which goes first, so none always meets a warmer or cooler machine.
+        const order = contestants.map((_, index) => contestants[(index + round) % contestants.length]!);
         for (const which of order) {
           if (which === 'service') {
             const { result, peakMiB } = await peakMemory(service.child.pid!, wrk(service.base, scenario, luaFile, wrkEnv));
             measured.service.push(result);
             measured.peakMiB = Math.max(measured.peakMiB, peakMiB);
           } else {
-            measured.bare.push(await wrk(bare.base, scenario, luaFile, wrkEnv));
+            measured[which].push(await wrk((which === 'reference' ? reference : bare).base, scenario, luaFile, wrkEnv));
           }
         }
         if (script) measured.postgres.push(await pgbench(url, script));
         log(
-          `${rows} rows, ${scenario.name}, round ${round + 1}: service ${measured.service.at(-1)!.rps} req/s, bare ${measured.bare.at(-1)!.rps} req/s`,
+          `${rows} rows, ${scenario.name}, round ${round + 1}: service ${measured.service.at(-1)!.rps} req/s, ` +
+            `reference ${measured.reference.at(-1)!.rps} req/s, bare ${measured.bare.at(-1)!.rps} req/s`,
         );
       }
       results.push(measured);
@@ -382,6 +402,7 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
     }
   } finally {
     service.child.kill('SIGTERM');
+    reference.child.kill('SIGTERM');
     bare.child.kill('SIGTERM');
   }
   return results;
@@ -395,16 +416,20 @@ function report(large: Measured[], small: Measured[]): string {
     '',
     `${new Date().toISOString()} · ${LARGE.toLocaleString('en')} customers · wrk -t1 -c${CONNECTIONS} -d${DURATION}s · medians of ${ROUNDS} alternated rounds · load generator, Node and PostgreSQL share this machine's cores`,
     '',
-    '| route | service req/s | bare req/s | ratio (≥ 0.80) | service p50 / p99 ms | bare p50 / p99 ms | p99 ratio (≤ 1.50) | PostgreSQL tx/s (pgbench) | errors |',
-    '|---|---|---|---|---|---|---|---|---|',
+    "The reference is bench/reference-server.ts (hand-written, simplest correct SQL); the bare route runs the service's own statements without its layers; pgbench -M prepared runs those statements alone.",
+    '',
+    '| route | service req/s | reference req/s | service / reference (≥ 0.80) | service p50 / p99 ms | reference p50 / p99 ms | p99 ratio (≤ 1.50) | bare req/s | service / bare | PostgreSQL tx/s (pgbench) | errors |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const { scenario, service, bare, postgres } of large) {
+  for (const { scenario, service, reference, bare, postgres } of large) {
     const rps = median(service.map((result) => result.rps));
+    const referenceRps = median(reference.map((result) => result.rps));
     const bareRps = median(bare.map((result) => result.rps));
     const p99 = median(service.map((result) => result.p99));
-    const bareP99 = median(bare.map((result) => result.p99));
+    const referenceP99 = median(reference.map((result) => result.p99));
+    const errors = [...service, ...reference, ...bare].reduce((sum, r) => sum + r.errors, 0);
     lines.push(
-      `| ${scenario.description} | ${fixed(rps)} | ${fixed(bareRps)} | ${fixed(rps / bareRps, 2)} | ${fixed(median(service.map((r) => r.p50)), 2)} / ${fixed(p99, 2)} | ${fixed(median(bare.map((r) => r.p50)), 2)} / ${fixed(bareP99, 2)} | ${fixed(p99 / bareP99, 2)} | ${postgres.length ? fixed(median(postgres)) : 'n/a'} | ${service.reduce((sum, r) => sum + r.errors, 0)} |`,
+      `| ${scenario.description} | ${fixed(rps)} | ${fixed(referenceRps)} | ${fixed(rps / referenceRps, 2)} | ${fixed(median(service.map((r) => r.p50)), 2)} / ${fixed(p99, 2)} | ${fixed(median(reference.map((r) => r.p50)), 2)} / ${fixed(referenceP99, 2)} | ${fixed(p99 / referenceP99, 2)} | ${fixed(bareRps)} | ${fixed(rps / bareRps, 2)} | ${postgres.length ? fixed(median(postgres)) : 'n/a'} | ${errors} |`,
     );
   }
   lines.push(
