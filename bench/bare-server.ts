@@ -10,6 +10,7 @@ import pg from 'pg';
 import { createCustomerStore } from '../src/customers/store.js';
 import { newCustomerId, newEventId } from '../src/ids.js';
 import { PreparingClient } from '../src/prepared-statements.js';
+import { serveUntilSignalled } from './support.js';
 
 // The service's pool client too: its statements run prepared here as there.
 const pool = new pg.Pool({
@@ -44,14 +45,4 @@ app.put<{ Params: { key: string }; Body: Body }>('/v1/customers/:key', async (re
   store.update(request.params.key, { name: request.body.name }, stamp()),
 );
 
-await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
-console.log(`bare server listening at http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    app
-      .close()
-      .then(() => pool.end())
-      .then(() => process.exit(0));
-  });
-}
+await serveUntilSignalled(app, pool, 'bare server');

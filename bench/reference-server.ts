@@ -2,14 +2,17 @@
  * The independent reference the service is measured against: the customer routes as a
  * competent engineer writes them by hand in an afternoon, with Fastify and `pg` and the
  * simplest correct SQL, one plain (unnamed) statement per read and per write, a JSON schema on
- * bodies, the contract's response shape, and none of the service's code. It checks the API key
- * but has no rate limit, access log, metrics or security headers. Unlike the bare route
+ * bodies, and the contract's response shape. Of the service's code it takes only the constant
+ * parts of the customer object (src/schemas): none of its SQL, store or service layer. It
+ * checks the API key but has no rate limit, access log, metrics or security headers. Unlike the bare route
  * (bench/bare-server.ts), which runs the service's own statements, it shows what the service's
  * statements cost. Lives in bench/, never in the service.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
 import pg from 'pg';
+import { EMPTY_LOYALTY, EMPTY_REFERRALS, EMPTY_SUMMARY } from '../src/schemas/customer.js';
+import { serveUntilSignalled } from './support.js';
 
 const env = process.env;
 const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.DATABASE_POOL_SIZE ?? 10) });
@@ -35,28 +38,14 @@ interface Row {
   updated_at: Date | null;
 }
 
-const summary = {
-  redemptions: {
-    total_redeemed: 0,
-    total_failed: 0,
-    total_succeeded: 0,
-    total_rolled_back: 0,
-    total_rollback_failed: 0,
-    total_rollback_succeeded: 0,
-    gift: { redeemed_amount: 0, amount_to_go: 0 },
-    loyalty_card: { redeemed_points: 0, points_to_go: 0 },
-  },
-  orders: { total_amount: 0, total_count: 0, average_amount: 0, last_order_amount: 0 },
-};
-
 function toCustomer(row: Row) {
   const token = createHmac('sha256', cockpitSecret).update(row.id).digest('base64url');
   const customer: Record<string, unknown> = {
     id: row.id,
     address: row.address,
-    summary,
-    loyalty: { points: 0, referred_customers: 0, campaigns: {} },
-    referrals: { total: 0, campaigns: [] },
+    summary: EMPTY_SUMMARY,
+    loyalty: EMPTY_LOYALTY,
+    referrals: EMPTY_REFERRALS,
     metadata: row.metadata,
     system_metadata: {},
     created_at: row.created_at.toISOString(),
@@ -196,14 +185,4 @@ app.put<{ Params: { key: string }; Body: Body }>(
   },
 );
 
-await app.listen({ host: '127.0.0.1', port: Number(env.PORT ?? 0) });
-console.log(`reference server listening at http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    app
-      .close()
-      .then(() => pool.end())
-      .then(() => process.exit(0));
-  });
-}
+await serveUntilSignalled(app, pool, 'reference server');

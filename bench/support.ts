@@ -1,5 +1,7 @@
-/** What both benchmarks share: where they create databases, medians, a process's memory. */
+/** What the benchmarks share: where they create databases, medians, a process's memory, a server's life. */
 import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
 
 /** A PostgreSQL server on which the role may create databases. */
 export const serverUrl = new URL(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
@@ -17,4 +19,21 @@ export const median = (values: number[]) => {
 export async function residentBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/**
+ * Listens on 127.0.0.1:PORT (any free port by default) and says where, as the routes
+ * benchmark expects; SIGINT or SIGTERM closes the server, then the pool, and exits.
+ */
+export async function serveUntilSignalled(app: FastifyInstance, pool: pg.Pool, name: string): Promise<void> {
+  await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
+  console.log(`${name} listening at http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      app
+        .close()
+        .then(() => pool.end())
+        .then(() => process.exit(0));
+    });
+  }
 }
