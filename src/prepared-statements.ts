@@ -26,10 +26,8 @@ export class PreparingClient extends pg.Client {
   // One signature for pg's many overloads: the arguments go on to pg unchanged but for the name.
   override query(...args: unknown[]): never {
     const [text, values, ...rest] = args;
-    const query = super.query.bind(this) as Query;
-    if (typeof text === 'string' && Array.isArray(values) && values.length > 0) {
-      return query({ name: statementName(text), text, values }, ...rest);
-    }
-    return query(...args);
+    const parameterized = typeof text === 'string' && Array.isArray(values) && values.length > 0;
+    // No bound copy of pg's method per call: this runs for every statement.
+    return (super.query as Query).apply(this, parameterized ? [{ name: statementName(text), text, values }, ...rest] : args);
   }
 }

@@ -45,8 +45,19 @@ describe('the customers table after a bulk write', () => {
   });
 
   it('is not measured again for a bulk write of a small share of it', async () => {
+    // Customers of its own, measured by the test itself: it stands without the test before.
+    const seeded = await test.api
+      .post(
+        '/v1/customers/bulk/async',
+        Array.from({ length: 200 }, () => ({ source_id: unique('stats-seed') })),
+      )
+      .expect(202);
+    await finishedAction(test.api, seeded.body.async_action_id);
+    await test.db.query('ANALYZE customers');
+    const measured = await measuredTuples();
+    expect(measured).toBeGreaterThanOrEqual(200);
     const response = await test.api.post('/v1/customers/bulk/async', [{ source_id: unique('stats-small') }]).expect(202);
     expect(await finishedAction(test.api, response.body.async_action_id)).toMatchObject({ status: 'DONE' });
-    expect(await measuredTuples()).toBe(3000);
+    expect(await measuredTuples()).toBe(measured);
   });
 });
