@@ -49,6 +49,10 @@ export default fp<DatabaseOptions>(
     }
     const pool = new pg.Pool({
       Client: PreparingClient,
+      // PGlite is one session for every connection: statements a closed connection prepared are
+      // still there, and preparing them again under their names would fail. A new connection
+      // drops them before the pool hands it out.
+      onConnect: embedded ? (client) => client.query('DEALLOCATE ALL') : undefined,
       connectionString,
       application_name: 'customer-service',
       // PGlite is a single PostgreSQL session: over several connections, one request's
@@ -62,16 +66,6 @@ export default fp<DatabaseOptions>(
       query_timeout: settings.statementTimeoutMs + 1000,
       keepAlive: true,
     });
-    if (embedded) {
-      // PGlite is one session for every connection: statements a closed connection prepared
-      // are still there, and preparing them again under their names would fail. A new
-      // connection starts without them (the statement queues ahead of any other).
-      pool.on('connect', (client) => {
-        client
-          .query('DEALLOCATE ALL')
-          .catch((error: unknown) => app.log.warn({ err: error }, 'could not reset prepared statements'));
-      });
-    }
     // An idle connection that the server drops must not take the process down with it.
     pool.on('error', (error) => app.log.warn({ err: error }, 'idle database connection failed'));
     app.decorate('db', pool);
