@@ -7,8 +7,8 @@
  */
 import Fastify from 'fastify';
 import pg from 'pg';
-import { createCustomerStore } from '../src/customers/store.js';
-import { newCustomerId, newEventId } from '../src/ids.js';
+import { createCustomerRepository } from '../src/customers/repository/index.js';
+import { newCustomerId } from '../src/ids.js';
 import { PreparingClient } from '../src/prepared-statements.js';
 import { serveUntilSignalled } from './support.js';
 
@@ -18,9 +18,9 @@ const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
   max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
 });
-const store = createCustomerStore(pool);
+const store = createCustomerRepository(pool);
 const app = Fastify();
-const stamp = () => ({ at: new Date().toISOString(), eventId: newEventId(), requestId: 'v-bare' });
+const stamp = () => ({ at: new Date().toISOString(), requestId: 'v-bare' });
 
 type Body = { source_id?: string; name?: string };
 type Query = { limit?: string; city?: string; starting_after?: string };
@@ -38,7 +38,7 @@ app.get<{ Querystring: Query }>('/v1/customers', async (request) => {
 });
 
 app.post<{ Body: Body }>('/v1/customers', async (request) =>
-  store.upsert(newCustomerId(), request.body.source_id ?? null, { name: request.body.name }, stamp()),
+  store.create(newCustomerId(), request.body.source_id ?? null, { name: request.body.name }, stamp()),
 );
 
 app.put<{ Params: { key: string }; Body: Body }>('/v1/customers/:key', async (request) =>

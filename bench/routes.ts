@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { createCustomerStore } from '../src/customers/store.js';
+import { createCustomerRepository } from '../src/customers/repository/index.js';
 import { databaseUrl, median, residentBytes, serverUrl } from './support.js';
 
 const run = promisify(execFile);
@@ -102,7 +102,7 @@ interface Scenario {
   /** wrk Lua: builds each request. ROWS and CURSOR come from the environment. */
   lua: string;
   /** A sample call of the store doing what the route does, to record its statements for pgbench. */
-  sample(store: ReturnType<typeof createCustomerStore>, cursor: string): Promise<unknown>;
+  sample(store: ReturnType<typeof createCustomerRepository>, cursor: string): Promise<unknown>;
   /** pgbench lines before the statements, and how to turn recorded parameters into expressions. */
   pgbench: { setup: string; parameter(index: number, value: unknown): string | undefined };
   writes?: boolean;
@@ -113,7 +113,22 @@ local rows = tonumber(os.getenv("ROWS"))
 local function customer() return string.format("cust_%024d", math.random(1, rows)) end`;
 const pgRandom = (rows: number) => `\\set n random(1, ${rows})`;
 const pgCustomerId = `('cust_' || lpad(CAST(:n AS text), 24, '0'))`;
-const stamp = { at: new Date().toISOString(), eventId: 'evcus_000000000000000000', requestId: 'v-pgbench' };
+const stamp = { at: new Date().toISOString(), requestId: 'v-pgbench' };
+const pgEventId = `('evcus_' || substr(md5(random()::text), 1, 18))`;
+
+/**
+ * A single write's parameter, its one-row batch (a JSON array), as a pgbench expression that
+ * makes the `random` fields random on every run; other parameters answer undefined.
+ */
+function pgBatch(value: unknown, random: Record<string, string>): string | undefined {
+  if (typeof value !== 'string' || !value.startsWith('[{')) return undefined;
+  const [item] = JSON.parse(value) as Array<Record<string, unknown>>;
+  const pairs = Object.entries(item!).flatMap(([key, field]) => [
+    `'${key}'`,
+    random[key] ?? `'${JSON.stringify(field).replace(/'/g, "''")}'::jsonb`,
+  ]);
+  return `jsonb_build_array(jsonb_build_object(${pairs.join(', ')}))::text`;
+}
 
 function scenarios(rows: number): Scenario[] {
   return [
@@ -167,14 +182,8 @@ request = function() return wrk.format(nil, "/v1/customers/" .. customer(), nil,
       sample: (store) => store.update('cust_000000000000000000000001', { name: 'Renamed 1' }, stamp),
       pgbench: {
         setup: pgRandom(rows),
-        parameter: (index, value) =>
-          index === 1
-            ? pgCustomerId
-            : value === stamp.eventId
-              ? `('evcus_' || substr(md5(random()::text), 1, 18))`
-              : value === stamp.at
-                ? 'now()'
-                : undefined,
+        parameter: (_index, value) =>
+          value === stamp.at ? 'now()' : pgBatch(value, { key: `to_jsonb${pgCustomerId}`, event_id: `to_jsonb${pgEventId}` }),
       },
       writes: true,
     },
@@ -190,19 +199,17 @@ request = function()
   counter = counter + 1
   return wrk.format(nil, "/v1/customers", nil, '{"source_id":"bench-new-' .. thread .. '-' .. counter .. '","name":"New"}')
 end`,
-      sample: (store) => store.upsert('cust_sample000000000000000000', 'bench-new-sample', { name: 'New' }, stamp),
+      sample: (store) => store.create('cust_sample000000000000000000', 'bench-new-sample', { name: 'New' }, stamp),
       pgbench: {
         setup: '\\set n random(1, 1000000000000)',
         parameter: (_index, value) =>
-          value === 'cust_sample000000000000000000'
-            ? `('cust_' || substr(md5(random()::text), 1, 24))`
-            : value === 'bench-new-sample'
-              ? `('bench-new-pg-' || CAST(:n AS text) || '-' || CAST(:client_id AS text))`
-              : value === stamp.eventId
-                ? `('evcus_' || substr(md5(random()::text), 1, 18))`
-                : value === stamp.at
-                  ? 'now()'
-                  : undefined,
+          value === stamp.at
+            ? 'now()'
+            : pgBatch(value, {
+                id: `to_jsonb('cust_' || substr(md5(random()::text), 1, 24))`,
+                source_id: `to_jsonb('bench-new-pg-' || CAST(:n AS text) || '-' || CAST(:client_id AS text))`,
+                event_id: `to_jsonb${pgEventId}`,
+              }),
       },
       writes: true,
     },
@@ -218,7 +225,7 @@ async function pgbenchScript(url: string, scenario: Scenario, cursor: string, di
     statements.push({ text, values });
     return pool.query(text, values);
   }) as pg.Pool['query'];
-  await scenario.sample(createCustomerStore(recording), cursor);
+  await scenario.sample(createCustomerRepository(recording), cursor);
   await pool.end();
   const literal = (value: unknown) => (value === null ? 'NULL' : `'${String(value).replace(/'/g, "''")}'`);
   const sql = statements.map(({ text, values }) =>

@@ -3,7 +3,7 @@ import pg from 'pg';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBulkWriter } from '../src/customers/bulk.js';
-import { createCustomerStore } from '../src/customers/store.js';
+import { createCustomerRepository } from '../src/customers/repository/index.js';
 import { createJobQueue, type JobQueue } from '../src/jobs/queue.js';
 import { createJobRunner } from '../src/jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../src/jobs/service.js';
@@ -33,7 +33,7 @@ beforeAll(async () => {
   const runner = createJobRunner({
     db: pool,
     actions,
-    writer: createBulkWriter(createCustomerStore(pool)),
+    writer: createBulkWriter(createCustomerRepository(pool)),
     queue,
     batchSize: 10,
     // Every batch hands the job on to a new job: the hand-on transaction runs on the one connection too.

@@ -2,7 +2,14 @@ import { newCustomerId } from '../ids.js';
 import { CustomerUpdateBody } from '../schemas/customer.js';
 import type { Queryable } from '../transaction.js';
 import { bodyAjv, describeValidationError } from '../validation.js';
-import type { BatchStamp, BatchWrite, CustomerChanges, CustomerStore } from './store.js';
+import {
+  CHANGED_CONCURRENTLY,
+  MAX_ROUNDS,
+  type BatchWrite,
+  type CustomerChanges,
+  type CustomerRepository,
+  type WriteStamp,
+} from './repository/index.js';
 
 /**
  * Writes of bulk updates and imports, applied a batch at a time inside the caller's
@@ -31,13 +38,6 @@ interface BatchOutcome {
   updated: number;
   failed: RowFailure[];
 }
-
-/**
- * Between one statement finding a source_id taken and the next updating that customer, a
- * concurrent delete can free it. The rows affected go round again; this many rounds is plenty.
- */
-const MAX_ROUNDS = 5;
-const CHANGED_CONCURRENTLY = 'The customer was changed by another request at the same time: send it again';
 
 /**
  * Splits writes into runs that one statement each can apply: all by id or all by source_id,
@@ -69,65 +69,38 @@ function metadataProblem(metadata: Record<string, unknown>): string | undefined 
   return validateUpdate({ metadata }) ? undefined : describeValidationError(validateUpdate.errors ?? []);
 }
 
-export function createBulkWriter(store: CustomerStore) {
-  /** Updates the customers the writes name by `matchBy`; answers the writes that found none. */
-  async function update(
-    tx: Queryable,
-    writes: BatchWrite[],
-    matchBy: 'id' | 'source_id',
-    stamp: BatchStamp,
-    outcome: BatchOutcome,
-  ) {
-    const updated = new Set(await store.updateMatching(tx, writes, matchBy, stamp));
-    outcome.updated += updated.size;
-    return writes.filter((write) => !updated.has(write.row));
-  }
+export function createBulkWriter(repository: CustomerRepository) {
+  const unappliedFailures = (writes: readonly BatchWrite[]): RowFailure[] =>
+    writes.map(({ row, sourceId }) => ({ row, sourceId, reason: CHANGED_CONCURRENTLY }));
 
-  /** Creates the customers whose source_id no live customer has; answers the writes that found one. */
-  async function insert(tx: Queryable, writes: BatchWrite[], stamp: BatchStamp, outcome: BatchOutcome) {
-    const created = new Set(await store.insertMissing(tx, writes, stamp));
-    outcome.created += created.size;
-    return writes.filter((write) => !created.has(write.row));
-  }
-
-  /**
-   * Creates each missing customer and updates each existing one, by source_id (a write without
-   * one never finds a customer, so it is created). A write that finds its customer the other way
-   * round costs a wasted probe, so `expectExisting` (from the job's previous batch) picks which
-   * statement goes first.
-   */
-  async function upsertRun(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, expectExisting: boolean, outcome: BatchOutcome) {
-    let pending: BatchWrite[] = run.map(({ row, sourceId, changes }) => ({ row, id: newCustomerId(), sourceId, changes }));
-    for (let round = 1; pending.length > 0; round += 1) {
-      if (round > MAX_ROUNDS) {
-        outcome.failed.push(...pending.map(({ row, sourceId }) => ({ row, sourceId, reason: CHANGED_CONCURRENTLY })));
-        return;
-      }
-      // What the second statement leaves was created or deleted meanwhile by another request:
-      // it goes round again.
-      pending = expectExisting
-        ? await insert(tx, await update(tx, pending, 'source_id', stamp, outcome), stamp, outcome)
-        : await update(tx, await insert(tx, pending, stamp, outcome), 'source_id', stamp, outcome);
-    }
+  /** Creates each missing customer and updates each existing one, by source_id (see CustomerRepository.upsert). */
+  async function upsertRun(tx: Queryable, run: BulkWrite[], stamp: WriteStamp, expectExisting: boolean, outcome: BatchOutcome) {
+    const writes = run.map(({ row, sourceId, changes }) => ({ row, id: newCustomerId(), sourceId, changes }));
+    const { created, updated, unapplied } = await repository.upsert(tx, writes, stamp, { expectExisting, returning: 'row' });
+    outcome.created += created.length;
+    outcome.updated += updated.length;
+    outcome.failed.push(...unappliedFailures(unapplied));
   }
 
   /** Updates the customers named by id; an id that names no live customer fails its row. */
-  async function updateRunById(tx: Queryable, run: BulkWrite[], stamp: BatchStamp, outcome: BatchOutcome) {
+  async function updateRunById(tx: Queryable, run: BulkWrite[], stamp: WriteStamp, outcome: BatchOutcome) {
     const writes = run.map(({ row, id, sourceId, changes }) => ({ row, id: id!, sourceId, changes }));
-    for (const { row, id, sourceId } of await update(tx, writes, 'id', stamp, outcome)) {
+    const updated = new Set((await repository.updateMatching(tx, writes, 'id', stamp, 'row')).map(({ row }) => row));
+    outcome.updated += updated.size;
+    for (const { row, id, sourceId } of writes.filter((write) => !updated.has(write.row))) {
       outcome.failed.push({ row, sourceId, reason: `Cannot find customer with id ${id}` });
     }
   }
 
   return {
-    /** After a bulk write of `written` customers: see CustomerStore.refreshStatistics. */
-    refreshStatistics: (written: number) => store.refreshStatistics(written),
+    /** After a bulk write of `written` customers: see CustomerRepository.refreshStatistics. */
+    refreshStatistics: (written: number) => repository.refreshStatistics(written),
 
     /**
      * The writes of a bulk update or import, in input order: an `id` updates that customer
      * (as POST /customers with an id), a source_id updates its live customer or creates one.
      */
-    async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: BatchStamp, expectExisting = false): Promise<BatchOutcome> {
+    async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: WriteStamp, expectExisting = false): Promise<BatchOutcome> {
       const outcome: BatchOutcome = { created: 0, updated: 0, failed: [] };
       for (const run of statementRuns(writes)) {
         if (run[0]!.id !== undefined) await updateRunById(tx, run, stamp, outcome);
@@ -145,7 +118,7 @@ export function createBulkWriter(store: CustomerStore) {
       tx: Queryable,
       targets: ReadonlyArray<{ row: number; sourceId: string }>,
       metadata: Record<string, unknown>,
-      stamp: BatchStamp,
+      stamp: WriteStamp,
     ): Promise<BatchOutcome> {
       const outcome: BatchOutcome = { created: 0, updated: 0, failed: [] };
       for (const run of statementRuns(targets)) {
@@ -157,11 +130,11 @@ export function createBulkWriter(store: CustomerStore) {
           }
           const locked = new Map(
             (
-              await store.lockMetadata(
+              await repository.lockMetadata(
                 tx,
                 pending.map((target) => target.sourceId),
               )
-            ).map((c) => [c.source_id, c]),
+            ).map((customer) => [customer.source_id, customer]),
           );
           const updates: BatchWrite[] = [];
           const creates: BatchWrite[] = [];
@@ -177,9 +150,11 @@ export function createBulkWriter(store: CustomerStore) {
             else updates.push({ row, id: current.id, sourceId, changes: { metadata: merged } });
           }
           // Locked rows stay live until the transaction ends: every update finds its customer.
-          await update(tx, updates, 'id', stamp, outcome);
+          outcome.updated += (await repository.updateMatching(tx, updates, 'id', stamp, 'row')).length;
           // Created by someone else since the lock: merge into theirs in the next round.
-          pending = (await insert(tx, creates, stamp, outcome)).map(({ row, sourceId }) => ({ row, sourceId: sourceId! }));
+          const created = new Set((await repository.insertMissing(tx, creates, stamp, 'row')).map(({ row }) => row));
+          outcome.created += created.size;
+          pending = creates.filter((write) => !created.has(write.row)).map(({ row, sourceId }) => ({ row, sourceId: sourceId! }));
         }
       }
       return outcome;

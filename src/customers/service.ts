@@ -1,5 +1,5 @@
 import { invalidQuery, notFound } from '../errors.js';
-import { newCustomerId, newEventId, newPermanentDeletionId } from '../ids.js';
+import { newCustomerId, newPermanentDeletionId } from '../ids.js';
 import type {
   CustomerActivitiesList,
   CustomerActivitiesQuery,
@@ -22,7 +22,7 @@ import {
   EMPTY_SUMMARY,
 } from '../schemas/customer.js';
 import { cockpitToken, isCockpitToken } from './cockpit.js';
-import type { CustomerChanges, CustomerRow, CustomerStore, EventRow, WriteStamp } from './store.js';
+import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
 
 export interface CustomerServiceOptions {
   /** Base of the cockpit URLs, without a trailing slash. */
@@ -35,7 +35,7 @@ export interface CustomerServiceOptions {
 const timestamp = (date = new Date()): string => date.toISOString();
 
 /** A write happening now on behalf of this request, and the activity event it records. */
-const stampFor = (requestId: string): WriteStamp => ({ at: timestamp(), eventId: newEventId(), requestId });
+const stampFor = (requestId: string): WriteStamp => ({ at: timestamp(), requestId });
 
 /** Query timestamps arrive in any ISO 8601 form; the store compares the canonical one. */
 const asTimestamp = (value: string | undefined) => (value === undefined ? undefined : timestamp(new Date(value)));
@@ -57,7 +57,7 @@ export function toChanges(fields: CustomerFields): CustomerChanges {
   return changes;
 }
 
-export function createCustomerService(store: CustomerStore, { publicUrl, cockpitSecret }: CustomerServiceOptions) {
+export function createCustomerService(repository: CustomerRepository, { publicUrl, cockpitSecret }: CustomerServiceOptions) {
   const cockpitUrl = (id: string): string =>
     `${publicUrl}/cockpit/${encodeURIComponent(id)}?token=${cockpitToken(cockpitSecret, id)}`;
 
@@ -105,13 +105,13 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
 
   /** A live customer by id or source_id, or a deleted one by id (until permanently deleted). */
   async function activityOwner(key: string): Promise<string> {
-    const customerId = await store.findActivityOwner(key);
+    const customerId = await repository.findActivityOwner(key);
     if (customerId === undefined) throw notFound('customer', key);
     return customerId;
   }
 
   async function eventCursor(customerId: string, eventId: string) {
-    const createdAt = await store.eventTime(customerId, eventId);
+    const createdAt = await repository.eventTime(customerId, eventId);
     if (createdAt === undefined) {
       throw invalidQuery(`Property .starting_after_id does not name an event of this customer: ${eventId}`);
     }
@@ -129,12 +129,12 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
     /** POST /customers: update the customer named by `id`, or upsert by `source_id`, or create. */
     async create({ id, source_id: sourceId, ...fields }: CustomerCreateBody, requestId: string): Promise<Customer> {
       const changes = toChanges(fields);
-      if (id !== undefined) return found(id, await store.updateById(id, changes, stampFor(requestId)));
-      return present(await store.upsert(newCustomerId(), sourceId ?? null, changes, stampFor(requestId)));
+      if (id !== undefined) return found(id, await repository.updateById(id, changes, stampFor(requestId)));
+      return present(await repository.create(newCustomerId(), sourceId ?? null, changes, stampFor(requestId)));
     },
 
     async get(key: string): Promise<Customer> {
-      return found(key, await store.get(key));
+      return found(key, await repository.get(key));
     },
 
     async update(
@@ -142,7 +142,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
       { id: _id, source_id: _sourceId, ...fields }: CustomerUpdateBody,
       requestId: string,
     ): Promise<Customer> {
-      return found(key, await store.update(key, toChanges(fields), stampFor(requestId)));
+      return found(key, await repository.update(key, toChanges(fields), stampFor(requestId)));
     },
 
     /**
@@ -150,12 +150,12 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
      * id (a source_id or another customer's token finds nothing).
      */
     async cockpit(id: string, token: string): Promise<Customer> {
-      const row = isCockpitToken(cockpitSecret, id, token) ? await store.get(id) : undefined;
+      const row = isCockpitToken(cockpitSecret, id, token) ? await repository.get(id) : undefined;
       return found(id, row?.id === id ? row : undefined);
     },
 
     async remove(key: string, requestId: string): Promise<void> {
-      if (!(await store.remove(key, stampFor(requestId)))) throw notFound('customer', key);
+      if (!(await repository.remove(key, stampFor(requestId)))) throw notFound('customer', key);
     },
 
     async list(query: CustomerListQuery): Promise<CustomerList> {
@@ -169,7 +169,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
       if (startingAfter !== undefined && pageNumber > 1) {
         throw invalidQuery('Property .page cannot be combined with starting_after');
       }
-      const { customers, total, hasMore } = await store.list({
+      const { customers, total, hasMore } = await repository.list({
         filters: {
           email: query.email,
           name: query.name,
@@ -197,7 +197,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
         return { object: 'list', data_ref: 'data', data: [], has_more: false };
       }
       const after = query.starting_after_id === undefined ? undefined : await eventCursor(customerId, query.starting_after_id);
-      const { events, hasMore } = await store.listEvents({
+      const { events, hasMore } = await repository.listEvents({
         ...eventFilters(customerId, query),
         order: query.order ?? '-created_at',
         limit,
@@ -230,8 +230,8 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
             ? { createdAt: asTimestamp(query.starting_after)! }
             : undefined;
       const [{ events }, total] = await Promise.all([
-        store.listEvents({ ...filters, order: query.order ?? '-created_at', limit: query.limit ?? 10, after }),
-        store.countEvents(filters),
+        repository.listEvents({ ...filters, order: query.order ?? '-created_at', limit: query.limit ?? 10, after }),
+        repository.countEvents(filters),
       ]);
       return { object: 'list', data_ref: 'data', data: presentEvents(customerId, events), total };
     },
@@ -239,7 +239,7 @@ export function createCustomerService(store: CustomerStore, { publicUrl, cockpit
     /** POST /customers/{id}/permanent-deletion: the customer and all its activity, gone for good. */
     async erase(key: string): Promise<PermanentDeletion> {
       const customerId = await activityOwner(key);
-      const erased = await store.erase(customerId);
+      const erased = await repository.erase(customerId);
       if (!erased) throw notFound('customer', key);
       return {
         id: newPermanentDeletionId(),

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { RowFailure } from '../customers/bulk.js';
-import { isoTimestamp } from '../customers/store.js';
+import { isoTimestamp } from '../customers/repository/statements.js';
 import type { AsyncActionStatus, AsyncActionType } from '../schemas/async-action.js';
 import type { Queryable } from '../transaction.js';
 

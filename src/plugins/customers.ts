@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 import { createCustomerService, type CustomerService, type CustomerServiceOptions } from '../customers/service.js';
-import { createCustomerStore } from '../customers/store.js';
+import { createCustomerRepository } from '../customers/repository/index.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,7 +10,7 @@ declare module 'fastify' {
 
 export default fp<CustomerServiceOptions>(
   async (app, options) => {
-    app.decorate('customers', createCustomerService(createCustomerStore(app.db), options));
+    app.decorate('customers', createCustomerService(createCustomerRepository(app.db), options));
   },
   { name: 'customers', dependencies: ['database'] },
 );

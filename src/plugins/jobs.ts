@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import fp from 'fastify-plugin';
 import type { JobsConfig } from '../config.js';
 import { createBulkWriter } from '../customers/bulk.js';
-import { createCustomerStore } from '../customers/store.js';
+import { createCustomerRepository } from '../customers/repository/index.js';
 import { createJobQueue } from '../jobs/queue.js';
 import { createJobRunner } from '../jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../jobs/service.js';
@@ -47,7 +47,7 @@ export default fp<JobsOptions>(
       const runner = createJobRunner({
         db: app.db,
         actions,
-        writer: createBulkWriter(createCustomerStore(app.db)),
+        writer: createBulkWriter(createCustomerRepository(app.db)),
         queue,
         batchSize: jobs.batchSize,
         sliceMs: (jobs.timeoutSeconds * 1000) / 3,

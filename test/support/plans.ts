@@ -1,12 +1,12 @@
 import type pg from 'pg';
-import { createCustomerStore } from '../../src/customers/store.js';
+import { createCustomerRepository } from '../../src/customers/repository/index.js';
 
 export interface Statement {
   text: string;
   values: unknown[];
 }
 
-/** The real customer store over a pool that records every statement it sends. */
+/** The real customer repository over a pool that records every statement it sends. */
 export function recordingStore(db: pg.Pool) {
   const statements: Statement[] = [];
   const recording = Object.create(db) as pg.Pool;
@@ -14,7 +14,7 @@ export function recordingStore(db: pg.Pool) {
     statements.push({ text, values });
     return db.query(text, values);
   }) as pg.Pool['query'];
-  return { store: createCustomerStore(recording), statements };
+  return { store: createCustomerRepository(recording), statements };
 }
 
 /** PostgreSQL's executed plan for a statement, as JSON text. */

@@ -1,0 +1,235 @@
+import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
+import type pg from 'pg';
+import type { DB } from '../../generated/kysely/types.js';
+import type { CustomerOrder } from '../../schemas/customer.js';
+import { withTransaction } from '../../transaction.js';
+import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, type CustomerRow } from './columns.js';
+import { builder, run, runBuilt, statement, timestamptz } from './statements.js';
+
+export interface CustomerFilters {
+  email?: string;
+  name?: string;
+  city?: string;
+  createdBefore?: string;
+  createdAfter?: string;
+  updatedBefore?: string;
+  updatedAfter?: string;
+}
+
+export type CustomerPage =
+  | { kind: 'offset'; offset: number }
+  /** Customers strictly before (descending) or after (ascending) this created_at. */
+  | { kind: 'cursor'; startingAfter: string };
+
+export interface CustomerListRequest {
+  filters: CustomerFilters;
+  order: CustomerOrder;
+  limit: number;
+  page: CustomerPage;
+}
+
+/** The live customer with this `id`, or else this `source_id` (an id wins when both match different customers). */
+export const liveByKey = (key: string | Expression<string>) =>
+  builder
+    .selectFrom('customers')
+    .select('customers.id')
+    .where('customers.deleted_at', 'is', null)
+    .where((eb) => eb.or([eb('customers.id', '=', key), eb('customers.source_id', '=', key)]))
+    .orderBy(sql`${customerColumn('id')} = ${key}`, 'desc')
+    .limit(sql.lit(1));
+
+const GET = statement((args: { key: string }) =>
+  builder
+    .selectFrom('customers')
+    .select(CUSTOMER_SELECTION)
+    .where('customers.id', '=', liveByKey(args.key))
+    .where('customers.deleted_at', 'is', null),
+);
+
+/** The list orders: the id breaks ties; never-updated customers and those without a source_id sort last both ways. */
+const ORDER_COLUMN = { created_at: 'created_at', updated_at: 'updated_at', source_id: 'source_id' } as const;
+
+type CustomersQuery<Row> = SelectQueryBuilder<DB, 'customers', Row>;
+
+function ordered<Row>(query: CustomersQuery<Row>, order: CustomerOrder): CustomersQuery<Row> {
+  const descending = order.startsWith('-');
+  const column = ORDER_COLUMN[(descending ? order.slice(1) : order) as keyof typeof ORDER_COLUMN];
+  const direction = descending ? 'desc' : 'asc';
+  return query
+    .orderBy(`customers.${column}`, (by) => (column === 'created_at' ? by[direction]() : by[direction]().nullsLast()))
+    .orderBy('customers.id', direction);
+}
+
+function matching(eb: ExpressionBuilder<DB, 'customers'>, filters: CustomerFilters) {
+  const conditions = [eb('customers.deleted_at', 'is', null)];
+  if (filters.email !== undefined) conditions.push(eb('customers.email', '=', filters.email));
+  if (filters.name !== undefined) conditions.push(eb('customers.name', '=', filters.name));
+  if (filters.city !== undefined) conditions.push(eb(sql`${customerColumn('address')} ->> 'city'`, '=', filters.city));
+  if (filters.createdBefore) conditions.push(eb('customers.created_at', '<', timestamptz(filters.createdBefore)));
+  if (filters.createdAfter) conditions.push(eb('customers.created_at', '>', timestamptz(filters.createdAfter)));
+  if (filters.updatedBefore) conditions.push(eb('customers.updated_at', '<', timestamptz(filters.updatedBefore)));
+  if (filters.updatedAfter) conditions.push(eb('customers.updated_at', '>', timestamptz(filters.updatedAfter)));
+  return eb.and(conditions);
+}
+
+/** A sum over rows of customer_counts (kept exact by triggers): the same cost at any table size. */
+const countedLive = (dimension: 'all' | 'city', value?: string) =>
+  builder
+    .selectFrom('customer_counts')
+    .select(sql<number>`coalesce(sum(${sql.ref('customer_counts.live')}), 0)::int`.as('total'))
+    .where('customer_counts.dimension', '=', dimension)
+    .$if(value !== undefined, (query) => query.where('customer_counts.value', '=', value!));
+
+/**
+ * How many live customers match the filters. With no filter, or a city alone, the answer is a
+ * sum over a few rows of customer_counts; other filters count the matching rows through their index.
+ */
+function countQuery(filters: CustomerFilters) {
+  const used = Object.entries(filters).filter(([, value]) => value !== undefined);
+  if (used.length === 0) return countedLive('all');
+  if (used.length === 1 && filters.city !== undefined) return countedLive('city', filters.city);
+  return builder
+    .selectFrom('customers')
+    .select(sql<number>`count(*)::int`.as('total'))
+    .where((eb) => matching(eb, filters));
+}
+
+/**
+ * A customer to erase, locked, with the source_id it had while it was live: a delete renamed it
+ * by appending a suffix of its deletion time (see the deletion in writes.ts).
+ */
+const LOCK_FOR_ERASURE = statement((args: { customerId: string }) =>
+  builder
+    .selectFrom('customers')
+    .select(
+      sql<string | null>`CASE WHEN ${customerColumn('deleted_at')} IS NULL THEN ${customerColumn('source_id')}
+        ELSE left(${customerColumn('source_id')}, -length(${deletedSourceIdSuffix(customerColumn('deleted_at'))})) END`.as(
+        'source_id',
+      ),
+    )
+    .where('customers.id', '=', args.customerId)
+    .forUpdate(),
+);
+
+const ERASE_EVENTS = statement((args: { customerId: string }) =>
+  builder
+    .deleteFrom('customer_events')
+    .where('customer_events.customer_id', '=', args.customerId)
+    .returning('customer_events.id'),
+);
+
+const ERASE_CUSTOMER = statement((args: { customerId: string }) =>
+  builder.deleteFrom('customers').where('customers.id', '=', args.customerId),
+);
+
+const ERASE_FAILURES = statement((args: { sourceId: string }) =>
+  builder.deleteFrom('async_action_failures').where('async_action_failures.source_id', '=', args.sourceId),
+);
+
+/** The share of the table a bulk write must change for the planner's statistics of it to be stale. */
+const STALE_STATISTICS_SHARE = 0.1;
+
+/** Reads of live customers, and the maintenance of the customers table. */
+export function customerReads(db: pg.Pool) {
+  return {
+    /** The live customer with this id, or else this source_id. */
+    get: async (key: string): Promise<CustomerRow | undefined> => (await run(db, GET, { key }))[0],
+
+    /**
+     * One page of live customers and how many match the filters. With a created_at cursor the
+     * page also takes the rest of its last timestamp's customers, so a cursor that moves by
+     * created_at alone (the official SDK's scroll) never skips customers sharing a timestamp.
+     */
+    async list({ filters, order, limit, page }: CustomerListRequest) {
+      const descending = order.startsWith('-');
+      const pageQuery = ordered(
+        builder
+          .selectFrom('customers')
+          .select(CUSTOMER_SELECTION)
+          .where((eb) => matching(eb, filters))
+          .$if(page.kind === 'cursor', (query) =>
+            query.where(
+              'customers.created_at',
+              descending ? '<' : '>',
+              timestamptz((page as { startingAfter: string }).startingAfter),
+            ),
+          ),
+        order,
+      )
+        .limit(limit + 1)
+        .$if(page.kind === 'offset', (query) => query.offset((page as { offset: number }).offset));
+
+      const [counted, fetched] = await Promise.all([runBuilt(db, countQuery(filters)), runBuilt(db, pageQuery)]);
+      const total = counted[0]!.total;
+      const customers: CustomerRow[] = fetched.slice(0, limit);
+      const last = customers.at(-1);
+      const next = fetched[limit];
+      if (page.kind === 'offset' || !last || !next || next.created_at !== last.created_at) {
+        return { customers, total, hasMore: next !== undefined };
+      }
+
+      // The page ends inside a group of customers created in the same millisecond: take the
+      // rest of the group, and look one row past it to know whether more follow.
+      const direction = descending ? 'desc' : 'asc';
+      const restOfGroup = builder
+        .selectFrom('customers')
+        .select(CUSTOMER_SELECTION)
+        .select(sql<boolean>`true`.as('tied'))
+        .where((eb) => matching(eb, filters))
+        .where('customers.created_at', '=', timestamptz(last.created_at))
+        .where('customers.id', descending ? '<' : '>', last.id);
+      const firstAfterGroup = builder
+        .selectFrom('customers')
+        .select(CUSTOMER_SELECTION)
+        .select(sql<boolean>`false`.as('tied'))
+        .where((eb) => matching(eb, filters))
+        .where('customers.created_at', descending ? '<' : '>', timestamptz(last.created_at))
+        .orderBy('customers.created_at', direction)
+        .orderBy('customers.id', direction)
+        .limit(sql.lit(1));
+      // A subquery keeps the second part's ORDER BY and LIMIT its own.
+      const tied = await runBuilt(
+        db,
+        builder
+          .selectFrom(restOfGroup.unionAll(builder.selectFrom(firstAfterGroup.as('next')).selectAll()).as('rest'))
+          .selectAll()
+          .orderBy('rest.tied', 'desc')
+          .orderBy('rest.id', direction),
+      );
+      const rest = tied.filter((row) => row.tied).map(({ tied: _tied, ...row }) => row);
+      return { customers: [...customers, ...rest], total, hasMore: tied.some((row) => !row.tied) };
+    },
+
+    /**
+     * Measures the customers table again (ANALYZE) when a bulk write of `written` customers
+     * changed a large share of it, or it was never measured. Until then PostgreSQL plans for the
+     * table it last measured: right after an import into a fresh table it takes nearly every
+     * customer for deleted, and reads them all to sort a first page that its created_at index
+     * gives at once. Answers whether it measured.
+     */
+    async refreshStatistics(written: number): Promise<boolean> {
+      const { rows } = await db.query<{ reltuples: number }>(`SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass`);
+      const measured = rows[0]?.reltuples ?? -1;
+      if (measured >= 0 && written < STALE_STATISTICS_SHARE * measured) return false;
+      await db.query('ANALYZE customers');
+      return true;
+    },
+
+    /**
+     * Erases a customer (live or deleted) and every event about it, for good. Returns how many
+     * events went, or undefined when the customer was already gone.
+     */
+    async erase(customerId: string): Promise<{ events: number } | undefined> {
+      return withTransaction(db, async (tx) => {
+        const [target] = await run(tx, LOCK_FOR_ERASURE, { customerId });
+        if (!target) return undefined;
+        const events = await run(tx, ERASE_EVENTS, { customerId });
+        await run(tx, ERASE_CUSTOMER, { customerId });
+        // A failed row of a bulk update or import can name the customer by the source_id it had
+        // before a delete renamed it: that goes too. Inputs are gone once an action ends.
+        if (target.source_id !== null) await run(tx, ERASE_FAILURES, { sourceId: target.source_id });
+        return { events: events.length };
+      });
+    },
+  };
+}

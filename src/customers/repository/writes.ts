@@ -1,0 +1,383 @@
+import { sql, type RawBuilder } from 'kysely';
+import type pg from 'pg';
+import { ApiError } from '../../errors.js';
+import { newEventId } from '../../ids.js';
+import type { Queryable } from '../../transaction.js';
+import {
+  CUSTOMER_SELECTION,
+  customerColumn,
+  deletedSourceIdSuffix,
+  WRITABLE,
+  WRITABLE_FIELDS,
+  type CustomerChanges,
+  type CustomerRow,
+  type WritableField,
+} from './columns.js';
+import { liveByKey } from './customers.js';
+import { builder, run, statement, timestamptz } from './statements.js';
+
+/**
+ * The one write path. Every write of customers, one customer or a thousand, is a batch: a
+ * jsonb array of writes, applied by one statement that also records one activity event per
+ * customer it changed. The rules live here once: PUT semantics (a field not sent stays), a
+ * timestamp per change that is strictly later than the row's previous one, source_id unique
+ * among live customers, and no change without its event.
+ */
+
+/** One customer write of a batch: its input row, the customer's id (new or existing) or key, the fields it sends. */
+export interface BatchWrite {
+  row: number;
+  /** The new customer's id (creates), or the customer's id (updates by id). */
+  id: string;
+  sourceId: string | null;
+  /** Updates by key: the customer's id, or else its live source_id. */
+  key?: string;
+  changes: CustomerChanges;
+}
+
+/** When a batch is written and by which request: the group of the activity events it records. */
+export interface WriteStamp {
+  at: string;
+  requestId: string;
+}
+
+/** What a statement answers for each written customer: its input row, or the customer as it now is. */
+export type Returning = 'row' | 'customer';
+export type Written<R extends Returning> = R extends 'customer' ? CustomerRow & { row: number } : { row: number };
+
+interface BatchArgs {
+  /** The writes as one jsonb array (batchParam). */
+  batch: string;
+  at: string;
+  requestId: string;
+}
+
+/** A whole batch as one jsonb parameter: each write carries only the fields it sends, and the id of its activity event. */
+const batchParam = (writes: readonly BatchWrite[]): string =>
+  JSON.stringify(
+    writes.map(({ row, id, sourceId, key, changes }) => ({
+      ...changes,
+      row,
+      id,
+      key,
+      source_id: sourceId,
+      event_id: newEventId(),
+    })),
+  );
+
+type BatchKey = 'row' | 'id' | 'source_id' | 'key' | 'event_id';
+
+/** A key of the batch row `batch.i`, as text. */
+const batchText = (key: BatchKey | WritableField) => sql<string>`(batch.i ->> ${sql.lit(key)})`;
+
+/** The input row number of the batch row. */
+const batchRow = sql<number>`(batch.i ->> 'row')::int`;
+
+/** A field of the batch row as its column's type; a JSON null is SQL NULL. */
+function batchValue(field: WritableField): RawBuilder<unknown> {
+  switch (WRITABLE[field]) {
+    case 'jsonb':
+      return sql`NULLIF(batch.i -> ${sql.lit(field)}, 'null'::jsonb)`;
+    case 'date':
+      return sql`${batchText(field)}::date`;
+    default:
+      return batchText(field);
+  }
+}
+
+/** The writes, one row `i` each. */
+const batchRows = (args: BatchArgs) => builder.selectNoFrom(sql<unknown>`jsonb_array_elements(${args.batch}::jsonb)`.as('i'));
+
+/**
+ * When a change to an existing row happens: the request's time, or one millisecond after the
+ * row's previous change when that is later. A row's timestamps, and so its activity, then follow
+ * the order its changes committed in, whatever the clocks of several servers or a wait for the
+ * row's lock did to the request times.
+ */
+const changeTime = (at: string) =>
+  sql<Date>`GREATEST(${timestamptz(at)}, coalesce(${customerColumn('updated_at')}, ${customerColumn('created_at')}) + interval '1 millisecond')`;
+
+/**
+ * The activity events of the customers a statement wrote: one per row of CTE `changed` (the
+ * customers as the write left them, with their input `row`), joined to its batch row, at `at`.
+ */
+const recordEvents = (type: string, at: RawBuilder<Date>, requestId: string) =>
+  builder
+    .insertInto('customer_events')
+    .columns(['id', 'customer_id', 'type', 'data', 'group_id', 'created_at'])
+    .expression(
+      sql`SELECT ${batchText('event_id')}, changed.id, ${sql.lit(type)},
+        jsonb_build_object('customer', to_jsonb(changed) - 'row'), ${requestId}, ${at}
+        FROM changed JOIN batch ON ${batchRow} = changed.row`,
+    );
+
+/** Both shapes of a statement, each written once. */
+function shapes(write: (returning: Returning) => ReturnType<typeof statement<BatchArgs, unknown>>) {
+  return { row: write('row'), customer: write('customer') };
+}
+
+/** Creates the customers of the batch, except those whose source_id a live customer already has. */
+const INSERT_MISSING = shapes((returning) =>
+  statement((args: BatchArgs) =>
+    builder
+      .with('batch', () => batchRows(args))
+      .with('inserted', () =>
+        builder
+          .insertInto('customers')
+          .columns(['id', 'source_id', 'created_at', ...WRITABLE_FIELDS])
+          .expression(
+            sql`SELECT ${batchText('id')}, ${batchText('source_id')}, ${timestamptz(args.at)},
+              ${sql.join(
+                WRITABLE_FIELDS.map((field) =>
+                  field === 'metadata' ? sql`COALESCE(${batchValue(field)}, '{}'::jsonb)` : batchValue(field),
+                ),
+              )}
+              FROM batch`,
+          )
+          .onConflict((conflict) => conflict.column('source_id').where('deleted_at', 'is', null).doNothing())
+          .returning(CUSTOMER_SELECTION),
+      )
+      .with('changed', (db) =>
+        db
+          .selectFrom('inserted')
+          .innerJoin('batch', (join) => join.on(sql<boolean>`${batchText('id')} = inserted.id`))
+          .selectAll('inserted')
+          .select(batchRow.as('row')),
+      )
+      .with('logged', () => recordEvents('customer.created', sql<Date>`changed.created_at::timestamptz`, args.requestId))
+      .selectFrom('changed')
+      .$if(returning === 'row', (query) => query.select('changed.row'))
+      .$if(returning === 'customer', (query) => query.selectAll('changed')),
+  ),
+);
+
+/** How a batch names the customers it updates. */
+export type MatchBy = 'id' | 'source_id' | 'key';
+
+/** The live customer a batch row names. */
+const MATCHES: Record<MatchBy, RawBuilder<unknown>> = {
+  id: sql`${customerColumn('id')} = ${batchText('id')}`,
+  source_id: sql`${customerColumn('source_id')} = ${batchText('source_id')}`,
+  key: sql`${customerColumn('id')} = (${liveByKey(batchText('key'))})`,
+};
+
+/** Applies each write's fields to the live customer it names, with PUT semantics. */
+const UPDATE_MATCHING = Object.fromEntries(
+  (Object.keys(MATCHES) as MatchBy[]).map((matchBy) => [
+    matchBy,
+    shapes((returning) =>
+      statement((args: BatchArgs) =>
+        builder
+          .with('batch', () => batchRows(args))
+          .with('changed', (db) =>
+            db
+              .updateTable('customers')
+              .set(
+                Object.fromEntries(
+                  WRITABLE_FIELDS.map((field) => [
+                    field,
+                    sql`CASE WHEN batch.i ? ${sql.lit(field)} THEN ${batchValue(field)} ELSE ${customerColumn(field)} END`,
+                  ]),
+                ),
+              )
+              .set({ updated_at: changeTime(args.at) })
+              .from('batch')
+              .where('customers.deleted_at', 'is', null)
+              .where(MATCHES[matchBy] as RawBuilder<boolean>)
+              .returning(CUSTOMER_SELECTION)
+              .returning(batchRow.as('row')),
+          )
+          .with('logged', () => recordEvents('customer.updated', sql<Date>`changed.updated_at::timestamptz`, args.requestId))
+          .selectFrom('changed')
+          .$if(returning === 'row', (query) => query.select('changed.row'))
+          .$if(returning === 'customer', (query) => query.selectAll('changed')),
+      ),
+    ),
+  ]),
+) as Record<MatchBy, ReturnType<typeof shapes>>;
+
+/**
+ * Deletes the live customer each write names by key. The row stays (its activity refers to it)
+ * with its source_id renamed (deletedSourceIdSuffix), which frees the source_id. The event keeps
+ * the customer as it was, at the time of the delete.
+ */
+const REMOVE = statement((args: BatchArgs) =>
+  builder
+    .with('batch', () => batchRows(args))
+    .with('changed', (db) =>
+      db
+        .selectFrom('customers')
+        .innerJoin('batch', (join) => join.on(sql<boolean>`${customerColumn('id')} = (${liveByKey(batchText('key'))})`))
+        .select(CUSTOMER_SELECTION)
+        .select(batchRow.as('row'))
+        .where('customers.deleted_at', 'is', null)
+        .forUpdate(['customers']),
+    )
+    .with('deletion', (db) =>
+      db
+        .updateTable('customers')
+        .set({ deleted_at: changeTime(args.at) })
+        .set({ source_id: sql`${customerColumn('source_id')} || ${deletedSourceIdSuffix(changeTime(args.at))}` })
+        .from('changed')
+        .whereRef('customers.id', '=', 'changed.id')
+        .returning(['customers.id', 'customers.deleted_at']),
+    )
+    .with('logged', () =>
+      recordEvents(
+        'customer.deleted',
+        sql<Date>`(SELECT deletion.deleted_at FROM deletion WHERE deletion.id = changed.id)`,
+        args.requestId,
+      ),
+    )
+    .selectFrom('changed')
+    .select('changed.row'),
+);
+
+/** Locks the live customers with these source_ids until the transaction ends, and reads their metadata. */
+const LOCK_METADATA = statement((args: { sourceIds: readonly string[] }) =>
+  builder
+    .selectFrom('customers')
+    .select([
+      'customers.id',
+      sql<string>`${customerColumn('source_id')}`.as('source_id'),
+      sql<Record<string, unknown>>`${customerColumn('metadata')}`.as('metadata'),
+    ])
+    .where('customers.deleted_at', 'is', null)
+    .where(sql<boolean>`${customerColumn('source_id')} = ANY(${args.sourceIds}::text[])`)
+    .orderBy('customers.id')
+    .forUpdate(),
+);
+
+/**
+ * Between one statement finding a source_id taken and the next updating that customer, a
+ * concurrent delete can free it. The writes affected go round again; this many rounds is plenty.
+ */
+export const MAX_ROUNDS = 5;
+export const CHANGED_CONCURRENTLY = 'The customer was changed by another request at the same time: send it again';
+
+/** What an upsert did: the customers it created and updated, and the writes it could not apply in MAX_ROUNDS. */
+export interface UpsertOutcome<R extends Returning> {
+  created: Array<Written<R>>;
+  updated: Array<Written<R>>;
+  unapplied: BatchWrite[];
+}
+
+const args = (writes: readonly BatchWrite[], { at, requestId }: WriteStamp): BatchArgs => ({
+  batch: batchParam(writes),
+  at,
+  requestId,
+});
+
+/**
+ * The writes of customers. Batch writes run on `db`: a transaction's connection or the pool.
+ * Each source_id or key may appear once in a batch: one statement cannot change a row twice.
+ */
+export function customerWrites(pool: pg.Pool) {
+  /** Creates the customers whose source_id no live customer has. */
+  async function insertMissing<R extends Returning>(
+    db: Queryable,
+    writes: readonly BatchWrite[],
+    stamp: WriteStamp,
+    returning: R,
+  ) {
+    if (writes.length === 0) return [];
+    return (await run(db, INSERT_MISSING[returning], args(writes, stamp))) as Array<Written<R>>;
+  }
+
+  /** Applies each write to the live customer it names by `matchBy`, with PUT semantics (fields not sent stay). */
+  async function updateMatching<R extends Returning>(
+    db: Queryable,
+    writes: readonly BatchWrite[],
+    matchBy: MatchBy,
+    stamp: WriteStamp,
+    returning: R,
+  ) {
+    if (writes.length === 0) return [];
+    return (await run(db, UPDATE_MATCHING[matchBy][returning], args(writes, stamp))) as Array<Written<R>>;
+  }
+
+  /**
+   * Creates each missing customer and updates each existing one, by source_id (a write without
+   * one never finds a customer, so it is created). A write that finds its customer the other way
+   * round costs a wasted statement, so `expectExisting` picks which statement goes first. What the
+   * second statement leaves was created or deleted meanwhile by another request: it goes round again.
+   */
+  async function upsert<R extends Returning>(
+    db: Queryable,
+    writes: readonly BatchWrite[],
+    stamp: WriteStamp,
+    { expectExisting, returning }: { expectExisting: boolean; returning: R },
+  ): Promise<UpsertOutcome<R>> {
+    const outcome: UpsertOutcome<R> = { created: [], updated: [], unapplied: [] };
+    const remaining = (done: Array<Written<R>>, tried: readonly BatchWrite[]) => {
+      const rows = new Set(done.map((written) => written.row));
+      return tried.filter((write) => !rows.has(write.row));
+    };
+    const insert = async (pending: readonly BatchWrite[]) => {
+      const created = await insertMissing(db, pending, stamp, returning);
+      outcome.created.push(...created);
+      return remaining(created, pending);
+    };
+    const update = async (pending: readonly BatchWrite[]) => {
+      const updated = await updateMatching(db, pending, 'source_id', stamp, returning);
+      outcome.updated.push(...updated);
+      return remaining(updated, pending);
+    };
+    let pending = writes;
+    for (let round = 1; pending.length > 0; round += 1) {
+      if (round > MAX_ROUNDS) {
+        outcome.unapplied = [...pending];
+        break;
+      }
+      pending = expectExisting ? await insert(await update(pending)) : await update(await insert(pending));
+    }
+    return outcome;
+  }
+
+  /** A single customer's write: the one-row case of a batch, on the pool. */
+  const one = (changes: CustomerChanges, fields: Partial<BatchWrite>): BatchWrite[] => [
+    { row: 0, id: '', sourceId: null, ...fields, changes },
+  ];
+
+  return {
+    insertMissing,
+    updateMatching,
+    upsert,
+
+    lockMetadata: (db: Queryable, sourceIds: readonly string[]) => run(db, LOCK_METADATA, { sourceIds }),
+
+    /**
+     * Creates a customer, or, when a live customer already has this source_id, applies the
+     * changes to it instead: concurrent calls with one source_id make one customer.
+     */
+    async create(id: string, sourceId: string | null, changes: CustomerChanges, stamp: WriteStamp): Promise<CustomerRow> {
+      const { created, updated } = await upsert(pool, one(changes, { id, sourceId }), stamp, {
+        expectExisting: false,
+        returning: 'customer',
+      });
+      const written = created[0] ?? updated[0];
+      if (!written) throw new ApiError(409, { key: 'conflict', message: 'Conflict', details: CHANGED_CONCURRENTLY });
+      return withoutRow(written);
+    },
+
+    /** Applies changes to the live customer with this exact id. */
+    updateById: async (id: string, changes: CustomerChanges, stamp: WriteStamp) =>
+      withoutRow((await updateMatching(pool, one(changes, { id }), 'id', stamp, 'customer'))[0]),
+
+    /** Applies changes to the live customer with this id, or else this source_id. */
+    update: async (key: string, changes: CustomerChanges, stamp: WriteStamp) =>
+      withoutRow((await updateMatching(pool, one(changes, { key }), 'key', stamp, 'customer'))[0]),
+
+    /** Deletes the live customer with this id or source_id; false when there is none. */
+    remove: async (key: string, stamp: WriteStamp): Promise<boolean> =>
+      (await run(pool, REMOVE, args(one({}, { key }), stamp))).length === 1,
+  };
+}
+
+function withoutRow(written: Written<'customer'>): CustomerRow;
+function withoutRow(written: Written<'customer'> | undefined): CustomerRow | undefined;
+function withoutRow(written: Written<'customer'> | undefined): CustomerRow | undefined {
+  if (!written) return undefined;
+  const { row: _row, ...customer } = written;
+  return customer;
+}
