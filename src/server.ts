@@ -1,3 +1,4 @@
+import closeWithGrace from 'close-with-grace';
 import { buildApp, buildWorker } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { applyPendingMigrations } from './migrate.js';
@@ -33,26 +34,22 @@ if (config.cockpitSecretGenerated && !workerOnly) {
   app.log.warn('COCKPIT_SECRET is not set: cockpit links handed out by this run stop working when it stops');
 }
 
-// Stop accepting connections, let requests in flight finish, close the pool, exit 0.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    app.log.info({ signal }, 'shutting down: finishing requests in flight');
-    setTimeout(() => {
-      app.log.error(`requests still running ${SHUTDOWN_DEADLINE_MS / 1000} s after ${signal}: exiting anyway`);
-      process.exit(1);
-    }, SHUTDOWN_DEADLINE_MS).unref();
-    app.close().then(
-      () => {
-        app.log.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
-}
+// On SIGINT, SIGTERM (or an uncaught error): stop accepting connections, let requests in flight
+// finish, close the pool and exit (0, or 1 after an error). A second signal, or requests still
+// running after the deadline, end the process at once with 1.
+closeWithGrace(
+  {
+    delay: SHUTDOWN_DEADLINE_MS,
+    logger: { error: (message: unknown) => app.log.error(message) },
+    onTimeout: () => app.log.error(`requests still running ${SHUTDOWN_DEADLINE_MS / 1000} s after the signal: exiting anyway`),
+  },
+  async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an uncaught error');
+    else app.log.info({ signal }, 'shutting down: finishing requests in flight');
+    await app.close();
+    app.log.info('stopped');
+  },
+);
 
 try {
   if (workerOnly) {
