@@ -103,10 +103,9 @@ app.addHook('onRequest', async (request, reply) => {
 });
 
 app.get<{ Params: { key: string } }>('/v1/customers/:key', async (request, reply) => {
-  const { rows } = await pool.query<Row>(
-    `${SELECT} WHERE (id = $1 OR source_id = $1) AND deleted_at IS NULL ORDER BY id = $1 DESC LIMIT 1`,
-    [request.params.key],
-  );
+  const { rows } = await pool.query<Row>(`${SELECT} WHERE (id = $1 OR source_id = $1) AND live ORDER BY id = $1 DESC LIMIT 1`, [
+    request.params.key,
+  ]);
   return rows[0] ? toCustomer(rows[0]) : reply.code(404).send(notFound(request.params.key));
 });
 
@@ -127,7 +126,7 @@ app.get<{ Querystring: { limit?: number; city?: string; starting_after?: string 
   async (request) => {
     const { limit = 10, city, starting_after: startingAfter } = request.query;
     const values: unknown[] = [];
-    const where = ['deleted_at IS NULL'];
+    const where = ['live'];
     if (city !== undefined) where.push(`address ->> 'city' = $${values.push(city)}`);
     const total = await pool.query<{ total: number }>(
       `SELECT count(*)::int AS total FROM customers WHERE ${where.join(' AND ')}`,
@@ -158,7 +157,7 @@ app.post<{ Body: Body }>('/v1/customers', { schema: { body: bodySchema } }, asyn
     `WITH changed AS (
        INSERT INTO customers (id, source_id, created_at${columns.map((column) => `, ${column}`).join('')})
        VALUES ($1, $2, now()${placeholders.map((placeholder) => `, ${placeholder}`).join('')})
-       ON CONFLICT (source_id) WHERE deleted_at IS NULL
+       ON CONFLICT (source_id) WHERE live
        DO UPDATE SET ${[...columns.map((column) => `${column} = EXCLUDED.${column}`), 'updated_at = now()'].join(', ')}
        RETURNING *
      ), ${logEvent("CASE WHEN updated_at IS NULL THEN 'customer.created' ELSE 'customer.updated' END", values)}
@@ -176,7 +175,7 @@ app.put<{ Params: { key: string }; Body: Body }>(
     const set = [...assignments(request.body, values), 'updated_at = now()'];
     const { rows } = await pool.query<Row>(
       `WITH changed AS (
-       UPDATE customers SET ${set.join(', ')} WHERE (id = $1 OR source_id = $1) AND deleted_at IS NULL RETURNING *
+       UPDATE customers SET ${set.join(', ')} WHERE (id = $1 OR source_id = $1) AND live RETURNING *
      ), ${logEvent("'customer.updated'", values)}
      ${SELECT.replace('FROM customers', 'FROM changed')}`,
       values,

@@ -25,7 +25,7 @@ const CALLERS = 8;
 const CUSTOMERS = 10_000;
 const DATABASE = 'cs_bench_statements';
 
-const LOOKUP = 'SELECT id, source_id, name, email, metadata, created_at FROM customers WHERE id = $1 AND deleted_at IS NULL';
+const LOOKUP = 'SELECT id, source_id, name, email, metadata, created_at FROM customers WHERE id = $1 AND live';
 const customerId = () => `cust_${String(1 + Math.floor(Math.random() * CUSTOMERS)).padStart(24, '0')}`;
 
 async function prepareDatabase(): Promise<string> {

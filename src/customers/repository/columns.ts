@@ -8,6 +8,13 @@ export const customerColumn = <Column extends keyof Customer>(column: Column) =>
   sql.ref<Selectable<Customer>[Column]>(`customers.${column}`);
 
 /**
+ * Whether the customer is live (not deleted): the generated column every index of customers
+ * covers (prisma/schema.prisma says why). prisma-kysely leaves its Unsupported type out of the
+ * generated types, so it is named here once.
+ */
+export const isLive = sql<boolean>`${sql.ref('customers.live')}`;
+
+/**
  * What a deleted customer's source_id gets appended, `_deleted<deletion time>`, which frees the
  * source_id for a new customer.
  */

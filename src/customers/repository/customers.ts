@@ -1,9 +1,9 @@
-import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type pg from 'pg';
 import type { DB } from '../../generated/kysely/types.js';
 import type { CustomerOrder } from '../../schemas/customer.js';
 import { withTransaction } from '../../transaction.js';
-import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, type CustomerRow } from './columns.js';
+import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, isLive, type CustomerRow } from './columns.js';
 import { builder, run, runBuilt, statement, timestamptz } from './statements.js';
 
 export interface CustomerFilters {
@@ -33,17 +33,13 @@ export const liveByKey = (key: string | Expression<string>) =>
   builder
     .selectFrom('customers')
     .select('customers.id')
-    .where('customers.deleted_at', 'is', null)
+    .where(isLive)
     .where((eb) => eb.or([eb('customers.id', '=', key), eb('customers.source_id', '=', key)]))
     .orderBy(sql`${customerColumn('id')} = ${key}`, 'desc')
     .limit(sql.lit(1));
 
 const GET = statement((args: { key: string }) =>
-  builder
-    .selectFrom('customers')
-    .select(CUSTOMER_SELECTION)
-    .where('customers.id', '=', liveByKey(args.key))
-    .where('customers.deleted_at', 'is', null),
+  builder.selectFrom('customers').select(CUSTOMER_SELECTION).where('customers.id', '=', liveByKey(args.key)).where(isLive),
 );
 
 /** The list orders: the id breaks ties; never-updated customers and those without a source_id sort last both ways. */
@@ -61,7 +57,7 @@ function ordered<Row>(query: CustomersQuery<Row>, order: CustomerOrder): Custome
 }
 
 function matching(eb: ExpressionBuilder<DB, 'customers'>, filters: CustomerFilters) {
-  const conditions = [eb('customers.deleted_at', 'is', null)];
+  const conditions: Array<Expression<SqlBool>> = [isLive];
   if (filters.email !== undefined) conditions.push(eb('customers.email', '=', filters.email));
   if (filters.name !== undefined) conditions.push(eb('customers.name', '=', filters.name));
   if (filters.city !== undefined) conditions.push(eb(sql`${customerColumn('address')} ->> 'city'`, '=', filters.city));

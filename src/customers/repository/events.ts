@@ -2,7 +2,7 @@ import { sql, type ExpressionBuilder } from 'kysely';
 import type pg from 'pg';
 import type { DB } from '../../generated/kysely/types.js';
 import type { CustomerRow } from './columns.js';
-import { customerColumn } from './columns.js';
+import { customerColumn, isLive } from './columns.js';
 import { builder, run, runBuilt, statement, timestamptz, wireTime } from './statements.js';
 
 /** An activity event as stored: the customer snapshot is a CustomerRow. */
@@ -42,12 +42,7 @@ const ACTIVITY_OWNER = statement((args: { key: string }) =>
   builder
     .selectFrom('customers')
     .select('customers.id')
-    .where((eb) =>
-      eb.or([
-        eb('customers.id', '=', args.key),
-        eb.and([eb('customers.source_id', '=', args.key), eb('customers.deleted_at', 'is', null)]),
-      ]),
-    )
+    .where((eb) => eb.or([eb('customers.id', '=', args.key), eb.and([eb('customers.source_id', '=', args.key), isLive])]))
     .orderBy(sql`${customerColumn('id')} = ${args.key}`, 'desc')
     .limit(sql.lit(1)),
 );
