@@ -367,7 +367,7 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
   const cursor = (
     await db.query<{ at: string }>(
       `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM customers
-       WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 1 OFFSET $1`,
+       WHERE live ORDER BY created_at DESC LIMIT 1 OFFSET $1`,
       // 10,000 rows deep, or as deep as a smaller data set allows.
       [Math.min(10_000, rows - 20)],
     )
