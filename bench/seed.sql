@@ -1,5 +1,5 @@
 -- Seeds :rows customers with predictable ids, source_ids and one-second-apart created_at,
--- spread over 1,000 cities, in batches so that memory stays flat. Run with psql -v rows=N.
+-- spread over 1,000 cities, in batches so that memory stays flat. Run with psql -v rows=N -v fresh=false.
 -- Every customer in the benchmark data is created here: the counters' triggers keep totals.
 SELECT format(
   $$INSERT INTO customers (id, source_id, name, email, phone, address, metadata, created_at)
@@ -12,4 +12,9 @@ SELECT format(
   batch, least(batch + 99999, :rows))
 FROM generate_series(1, :rows, 100000) AS batch
 \gexec
+-- -v fresh=true leaves the table as many creates leave it: never analyzed (autovacuum off for it).
+\if :fresh
+ALTER TABLE customers SET (autovacuum_enabled = false);
+\else
 ANALYZE customers;
+\endif

@@ -142,7 +142,11 @@ const INSERT_MISSING = shapes((returning) =>
     builder
       .with('batch', () => batchRows(args))
       // The batch by new customer id: one lookup per created customer, however large the batch.
-      .with('by_id', () => sql`(SELECT jsonb_object_agg(batch.i ->> 'id', batch.i) AS writes FROM batch)`)
+      // Materialized: inlined, it would be aggregated again for every created customer.
+      .with(
+        (cte) => cte('by_id').materialized(),
+        () => sql`(SELECT jsonb_object_agg(batch.i ->> 'id', batch.i) AS writes FROM batch)`,
+      )
       .with('inserted', () =>
         builder
           .insertInto('customers')
