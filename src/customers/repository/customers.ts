@@ -4,7 +4,7 @@ import type { DB } from '../../generated/kysely/types.js';
 import type { CustomerOrder } from '../../schemas/customer.js';
 import { withTransaction } from '../../transaction.js';
 import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, isLive, type CustomerRow } from './columns.js';
-import { builder, run, runBuilt, statement, timestamptz } from './statements.js';
+import { builder, run, runBuilt, statement, statementShapes, timestamptz } from './statements.js';
 
 export interface CustomerFilters {
   email?: string;
@@ -68,27 +68,71 @@ function matching(eb: ExpressionBuilder<DB, 'customers'>, filters: CustomerFilte
   return eb.and(conditions);
 }
 
-/** A sum over rows of customer_counts (kept exact by triggers): the same cost at any table size. */
-const countedLive = (dimension: 'all' | 'city', value?: string) =>
-  builder
-    .selectFrom('customer_counts')
-    .select(sql<number>`coalesce(sum(${sql.ref('customer_counts.live')}), 0)::int`.as('total'))
-    .where('customer_counts.dimension', '=', dimension)
-    .$if(value !== undefined, (query) => query.where('customer_counts.value', '=', value!));
+/** Which filters a list has: a statement's shape depends on them, not on their values. */
+const FILTERS = [
+  'email',
+  'name',
+  'city',
+  'createdBefore',
+  'createdAfter',
+  'updatedBefore',
+  'updatedAfter',
+] as const satisfies ReadonlyArray<keyof CustomerFilters>;
+type FilterName = (typeof FILTERS)[number];
+
+const filtersUsed = (filters: CustomerFilters): FilterName[] => FILTERS.filter((filter) => filters[filter] !== undefined);
+
+/** The filters a shape has, as stand-ins for their values. */
+const shapeFilters = (used: readonly FilterName[], args: CustomerFilters): CustomerFilters =>
+  Object.fromEntries(used.map((filter) => [filter, args[filter]]));
 
 /**
  * How many live customers match the filters. With no filter, or a city alone, the answer is a
- * sum over a few rows of customer_counts; other filters count the matching rows through their index.
+ * sum over a few rows of customer_counts (kept exact by triggers): the same cost at any table
+ * size. Other filters count the matching rows through their index.
  */
-function countQuery(filters: CustomerFilters) {
-  const used = Object.entries(filters).filter(([, value]) => value !== undefined);
-  if (used.length === 0) return countedLive('all');
-  if (used.length === 1 && filters.city !== undefined) return countedLive('city', filters.city);
-  return builder
-    .selectFrom('customers')
-    .select(sql<number>`count(*)::int`.as('total'))
-    .where((eb) => matching(eb, filters));
+const COUNT = statementShapes(
+  (used: readonly FilterName[]) => used.join(','),
+  (used, args: CustomerFilters) => {
+    if (used.length === 0 || (used.length === 1 && used[0] === 'city')) {
+      return builder
+        .selectFrom('customer_counts')
+        .select(sql<number>`coalesce(sum(${sql.ref('customer_counts.live')}), 0)::int`.as('total'))
+        .where('customer_counts.dimension', '=', used.length === 0 ? 'all' : 'city')
+        .$if(used.length === 1, (query) => query.where('customer_counts.value', '=', args.city!));
+    }
+    return builder
+      .selectFrom('customers')
+      .select(sql<number>`count(*)::int`.as('total'))
+      .where((eb) => matching(eb, shapeFilters(used, args)));
+  },
+);
+
+interface PageShape {
+  used: readonly FilterName[];
+  order: CustomerOrder;
+  kind: CustomerPage['kind'];
 }
+
+type PageArgs = CustomerFilters & { startingAfter: string; offset: number; limit: number };
+
+/** A page of live customers: one more than asked for, to know whether more follow. */
+const PAGE = statementShapes(
+  ({ used, order, kind }: PageShape) => `${used.join(',')}|${order}|${kind}`,
+  ({ used, order, kind }, args: PageArgs) =>
+    ordered(
+      builder
+        .selectFrom('customers')
+        .select(CUSTOMER_SELECTION)
+        .where((eb) => matching(eb, shapeFilters(used, args)))
+        .$if(kind === 'cursor', (query) =>
+          query.where('customers.created_at', order.startsWith('-') ? '<' : '>', timestamptz(args.startingAfter)),
+        ),
+      order,
+    )
+      .limit(args.limit)
+      .$if(kind === 'offset', (query) => query.offset(args.offset)),
+);
 
 /**
  * A customer to erase, locked, with the source_id it had while it was live: a delete renamed it
@@ -138,24 +182,17 @@ export function customerReads(db: pg.Pool) {
      */
     async list({ filters, order, limit, page }: CustomerListRequest) {
       const descending = order.startsWith('-');
-      const pageQuery = ordered(
-        builder
-          .selectFrom('customers')
-          .select(CUSTOMER_SELECTION)
-          .where((eb) => matching(eb, filters))
-          .$if(page.kind === 'cursor', (query) =>
-            query.where(
-              'customers.created_at',
-              descending ? '<' : '>',
-              timestamptz((page as { startingAfter: string }).startingAfter),
-            ),
-          ),
-        order,
-      )
-        .limit(limit + 1)
-        .$if(page.kind === 'offset', (query) => query.offset((page as { offset: number }).offset));
-
-      const [counted, fetched] = await Promise.all([runBuilt(db, countQuery(filters)), runBuilt(db, pageQuery)]);
+      const used = filtersUsed(filters);
+      const pageArgs = {
+        ...filters,
+        limit: limit + 1,
+        offset: page.kind === 'offset' ? page.offset : 0,
+        startingAfter: page.kind === 'cursor' ? page.startingAfter : '',
+      };
+      const [counted, fetched] = await Promise.all([
+        run(db, COUNT(used), filters),
+        run(db, PAGE({ used, order, kind: page.kind }), pageArgs),
+      ]);
       const total = counted[0]!.total;
       const customers: CustomerRow[] = fetched.slice(0, limit);
       const last = customers.at(-1);

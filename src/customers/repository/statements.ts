@@ -55,6 +55,27 @@ export function statement<Args extends object, Row>(build: (args: Args) => Compi
   };
 }
 
+/**
+ * Statements whose shape depends on a few choices (which filters a list has, its order): each
+ * shape is written once, when first asked for, as statement() writes one. `name` must tell
+ * every two shapes apart; the choices are few, so the shapes are too.
+ */
+export function statementShapes<Choices, Args extends object, Row>(
+  name: (choices: Choices) => string,
+  build: (choices: Choices, args: Args) => Compilable<Row>,
+): (choices: Choices) => Statement<Args, Row> {
+  const shapes = new Map<string, Statement<Args, Row>>();
+  return (choices) => {
+    const key = name(choices);
+    let shape = shapes.get(key);
+    if (shape === undefined) {
+      shape = statement((args: Args) => build(choices, args));
+      shapes.set(key, shape);
+    }
+    return shape;
+  };
+}
+
 /** Runs a statement written once: its rows. */
 export async function run<Args, Row>(db: Queryable, { text, bind }: Statement<Args, Row>, args: Args): Promise<Row[]> {
   return (await db.query(text, bind(args))).rows as Row[];
