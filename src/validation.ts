@@ -1,31 +1,10 @@
 import { Ajv, type ErrorObject, type Options, type SchemaValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { ApiError, invalidQuery } from './errors.js';
+import { isCalendarDate, isIsoTimestamp } from './timestamps.js';
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
-
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME =
-  /^(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/i;
-
-/** A real calendar date in years 1..9999 (PostgreSQL has no year 0). */
-export function isCalendarDate(value: string): boolean {
-  const match = DATE.exec(value);
-  if (!match) return false;
-  const [year, month, day] = match.slice(1).map(Number) as [number, number, number];
-  const date = new Date(Date.UTC(year, month - 1, day));
-  return year >= 1 && date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-}
-
-/** An ISO 8601 date, or a date-time with a zone, whose instant falls in years 1..9999. */
-export function isIsoTimestamp(value: string): boolean {
-  if (DATE.test(value)) return isCalendarDate(value);
-  const match = DATE_TIME.exec(value);
-  if (!match || !isCalendarDate(match[1]!)) return false;
-  const year = new Date(value).getUTCFullYear();
-  return year >= 1 && year <= 9999;
-}
 
 /** PostgreSQL text cannot hold NUL, nor can UTF-8 encode a lone surrogate: such text cannot be stored. */
 export const isStorableText = (text: string): boolean => !/\0|\p{Cs}/u.test(text);

@@ -1,5 +1,6 @@
 import { invalidQuery, notFound } from '../errors.js';
 import { newCustomerId, newPermanentDeletionId } from '../ids.js';
+import { queryTimestamp, timestamp } from '../timestamps.js';
 import type {
   CustomerActivitiesList,
   CustomerActivitiesQuery,
@@ -31,14 +32,11 @@ export interface CustomerServiceOptions {
   cockpitSecret: string;
 }
 
-/** A millisecond-precision UTC timestamp in the wire format. */
-const timestamp = (date = new Date()): string => date.toISOString();
-
 /** A write happening now on behalf of this request, and the activity event it records. */
 const stampFor = (requestId: string): WriteStamp => ({ at: timestamp(), requestId });
 
-/** Query timestamps arrive in any ISO 8601 form; the store compares the canonical one. */
-const asTimestamp = (value: string | undefined) => (value === undefined ? undefined : timestamp(new Date(value)));
+/** Query timestamps arrive in any ISO 8601 form the schema accepts; the repository compares the canonical one. */
+const asTimestamp = (value: string | undefined) => (value === undefined ? undefined : queryTimestamp(value));
 
 /** What a request body asks to store: sent fields only, `null` clearing a field. */
 export function toChanges(fields: CustomerFields): CustomerChanges {

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import type PgBoss from 'pg-boss';
 import type { BulkWriter } from '../customers/bulk.js';
+import { timestamp } from '../timestamps.js';
 import { withTransaction } from '../transaction.js';
 import { inputBatches, type PreparedBatch } from './inputs.js';
 import type { ActionJob, JobQueue } from './queue.js';
@@ -38,8 +39,6 @@ class TakenOver extends Error {}
 /** Errors after which the same transaction, tried again, may well succeed. */
 const TRANSIENT = new Set(['40001', '40P01']);
 const MAX_TRANSACTION_TRIES = 3;
-
-const timestamp = () => new Date().toISOString();
 
 export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker, log }: RunnerOptions) {
   /** One transaction, tried again after a deadlock or a serialization failure. */

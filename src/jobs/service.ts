@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import type { RowFailure } from '../customers/bulk.js';
 import { ApiError, notFound } from '../errors.js';
+import { queryTimestamp, timestamp } from '../timestamps.js';
 import { newAsyncActionId } from '../ids.js';
 import type {
   AsyncAction,
@@ -21,8 +22,6 @@ import type { AsyncActionRow, AsyncActionStore, NewAsyncAction } from './store.j
 const CHUNK_BYTES = 1024 * 1024;
 /** An upload still unfinished after this long was left by a process that died. */
 const ABANDONED_UPLOAD_MS = 60 * 60 * 1000;
-
-const timestamp = (date = new Date()) => date.toISOString();
 
 /** A stream in pieces of exactly `size` bytes, the last one shorter. */
 async function* inChunksOf(size: number, stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -188,7 +187,7 @@ export function createAsyncActionService({ db, actions, queue, queued }: AsyncAc
 
     async list(query: AsyncActionListQuery): Promise<AsyncActionList> {
       const limit = query.limit ?? 10;
-      const createdBefore = query.end_date === undefined ? undefined : timestamp(new Date(query.end_date));
+      const createdBefore = query.end_date === undefined ? undefined : queryTimestamp(query.end_date);
       const rows = await actions.list({ limit, createdBefore });
       const now = Date.now();
       return {

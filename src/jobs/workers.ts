@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import type PgBoss from 'pg-boss';
+import { timestamp } from '../timestamps.js';
 import { withTransaction } from '../transaction.js';
 import { JobFailure } from './inputs.js';
 import type { ActionJob, JobQueue } from './queue.js';
@@ -35,7 +36,7 @@ export function startWorkers({ db, queue, runner, actions, concurrency, pollSeco
   /** The action ends FAILED and its job completes, together. */
   async function fail(job: PgBoss.Job<ActionJob>, reason: string) {
     await withTransaction(db, async (tx) => {
-      await actions.fail(tx, job.data.actionId, reason, new Date().toISOString());
+      await actions.fail(tx, job.data.actionId, reason, timestamp());
       await queue.complete(job, tx);
     });
   }

@@ -13,7 +13,10 @@ export const StringEnum = <const T extends readonly string[]>(
 export const CalendarDate = (options: { description?: string } = {}) =>
   Type.String({ format: 'calendar-date', example: '2022-01-01', ...options });
 
-/** An ISO 8601 date or date-time; a date-time needs a time zone, milliseconds are optional. */
+/**
+ * An ISO 8601 date, or a date-time with a zone (`Z`, `±HH:MM`, `±HHMM` or `±HH`) and 0 to 9
+ * fractional digits (src/timestamps.ts reads it, truncating to the millisecond).
+ */
 export const Timestamp = (options: { description?: string } = {}) =>
   Type.String({ format: 'iso-timestamp', example: '2022-08-30T06:32:07.380Z', ...options });
 
