@@ -13,7 +13,7 @@ let id: string;
 
 beforeAll(async () => {
   name = unique('date-times');
-  [id] = await seedCustomers(test.db, [{ name, created_at: CREATED_AT }]);
+  id = (await seedCustomers(test.db, [{ name, created_at: CREATED_AT }]))[0]!;
 });
 
 /** The ids the list answers for the customer's name and one more query parameter. */
