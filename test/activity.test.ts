@@ -112,6 +112,27 @@ describe('GET /v1/customers/:customerId/activity', () => {
     });
   });
 
+  it('filters by category: every event here is an ACTION (a change a request made), none an EFFECT', async () => {
+    const created = (await api.post('/v1/customers', {}).expect(200)).body;
+    await api.put(`/v1/customers/${created.id}`, { name: 'Renamed' }).expect(200);
+    await api.delete(`/v1/customers/${created.id}`).expect(204);
+    const all = (await activity(created.id)).data;
+    expect(all.map((event) => event.type)).toEqual(['customer.deleted', 'customer.updated', 'customer.created']);
+    expect(await activity(created.id, 'category=ACTION')).toEqual({
+      object: 'list',
+      data_ref: 'data',
+      data: all,
+      has_more: false,
+    });
+    expect(await activity(created.id, 'category=EFFECT')).toEqual({
+      object: 'list',
+      data_ref: 'data',
+      data: [],
+      has_more: false,
+    });
+    expect((await activity(created.id, 'category=ACTION&type=customer.updated')).data).toEqual([all[1]]);
+  });
+
   it.each([
     ['-created_at', 'limit=7'],
     ['created_at', 'limit=7&order=created_at'],
@@ -143,7 +164,8 @@ describe('GET /v1/customers/:customerId/activity', () => {
     ['type=created', 'Property .type must match pattern "^customer(\\.[a-z_]+)+$"'],
     ['start_date=2021-02-30', 'Property .start_date cannot be recognized as a ISO-8601 compliant date'],
     ['end_date=soon', 'Property .end_date cannot be recognized as a ISO-8601 compliant date'],
-    ['category=ACTION', 'Property .category is not allowed'],
+    ['category=action', 'Property .category must be one of: ACTION, EFFECT'],
+    ['category=ACTION&category=EFFECT', 'Property .category must be string'],
     [
       'starting_after_id=evcus_000000000000000000',
       'Property .starting_after_id does not name an event of this customer: evcus_000000000000000000',

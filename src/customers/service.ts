@@ -1,13 +1,15 @@
 import { invalidQuery, notFound } from '../errors.js';
 import { newCustomerId, newPermanentDeletionId } from '../ids.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
-import type {
-  CustomerActivitiesList,
-  CustomerActivitiesQuery,
-  CustomerActivity,
-  CustomerActivityList,
-  CustomerActivityQuery,
-  PermanentDeletion,
+import {
+  eventTypesOf,
+  type ActivityCategory,
+  type CustomerActivitiesList,
+  type CustomerActivitiesQuery,
+  type CustomerActivity,
+  type CustomerActivityList,
+  type CustomerActivityQuery,
+  type PermanentDeletion,
 } from '../schemas/activity.js';
 import {
   customerTextFields,
@@ -116,9 +118,13 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
     return { createdAt, id: eventId };
   }
 
-  const eventFilters = (customerId: string, query: { start_date?: string; end_date?: string; type?: string }) => ({
+  const eventFilters = (
+    customerId: string,
+    query: { start_date?: string; end_date?: string; type?: string; category?: ActivityCategory },
+  ) => ({
     customerId,
     type: query.type,
+    types: query.category === undefined ? undefined : eventTypesOf(query.category),
     startDate: asTimestamp(query.start_date),
     endDate: asTimestamp(query.end_date),
   });

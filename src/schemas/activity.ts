@@ -12,6 +12,25 @@ const activityExample = {
 };
 
 export const activityOrders = ['created_at', '-created_at'] as const;
+
+/**
+ * The events this service records, and the category of each. Voucherify files what a request
+ * did to a customer under ACTION and what followed from it (a segment entered, a message sent,
+ * a reward) under EFFECT: every event here is a change a request made, so an ACTION.
+ */
+export const CUSTOMER_EVENTS = {
+  created: { type: 'customer.created', category: 'ACTION' },
+  updated: { type: 'customer.updated', category: 'ACTION' },
+  deleted: { type: 'customer.deleted', category: 'ACTION' },
+} as const;
+export const activityCategories = ['ACTION', 'EFFECT'] as const;
+export type ActivityCategory = (typeof activityCategories)[number];
+
+/** The event types of a category. */
+export const eventTypesOf = (category: ActivityCategory): string[] =>
+  Object.values(CUSTOMER_EVENTS)
+    .filter((event) => event.category === category)
+    .map((event) => event.type);
 const campaignTypes = ['LOYALTY_PROGRAM', 'PROMOTION', 'DISCOUNT_COUPONS', 'GIFT_VOUCHERS', 'REFERRAL_PROGRAM'] as const;
 
 export const CustomerActivity = Type.Object(
@@ -63,6 +82,11 @@ export const CustomerActivityQuery = Type.Object(
         pattern: '^customer(\\.[a-z_]+)+$',
         maxLength: 100,
         description: 'Only events of this type, e.g. customer.updated.',
+      }),
+    ),
+    category: Type.Optional(
+      StringEnum(activityCategories, {
+        description: 'Only actions (what requests did: every event here) or effects (what followed from them: none here).',
       }),
     ),
     ...campaignFilters,

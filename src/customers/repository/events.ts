@@ -17,6 +17,8 @@ export interface EventRow {
 export interface EventFilters {
   customerId: string;
   type?: string;
+  /** Only events of these types (a category's). */
+  types?: readonly string[];
   /** Inclusive bounds on created_at. */
   startDate?: string;
   endDate?: string;
@@ -58,6 +60,8 @@ const EVENT_TIME = statement((args: { customerId: string; eventId: string }) =>
 function matching(eb: ExpressionBuilder<DB, 'customer_events'>, filters: EventFilters) {
   const conditions = [eb('customer_events.customer_id', '=', filters.customerId)];
   if (filters.type !== undefined) conditions.push(eb('customer_events.type', '=', filters.type));
+  if (filters.types !== undefined)
+    conditions.push(eb('customer_events.type', '=', eb.fn<string>('any', [eb.val(filters.types)])));
   if (filters.startDate) conditions.push(eb('customer_events.created_at', '>=', timestamptz(filters.startDate)));
   if (filters.endDate) conditions.push(eb('customer_events.created_at', '<=', timestamptz(filters.endDate)));
   return eb.and(conditions);

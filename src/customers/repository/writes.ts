@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type pg from 'pg';
 import { ApiError } from '../../errors.js';
 import { newEventId } from '../../ids.js';
+import { CUSTOMER_EVENTS } from '../../schemas/activity.js';
 import type { Queryable } from '../../transaction.js';
 import {
   CUSTOMER_SELECTION,
@@ -170,7 +171,7 @@ const INSERT_MISSING = shapes((returning) =>
           sql`(SELECT inserted.*, (by_id.writes -> inserted.id ->> 'row')::int AS row,
             by_id.writes -> inserted.id ->> 'event_id' AS event_id FROM inserted, by_id)`,
       )
-      .with('logged', () => recordEvents('customer.created', args.requestId))
+      .with('logged', () => recordEvents(CUSTOMER_EVENTS.created.type, args.requestId))
       .selectFrom(answer(returning).as('answer'))
       .selectAll(),
   ),
@@ -212,7 +213,7 @@ const UPDATE_MATCHING = Object.fromEntries(
               .returning(CUSTOMER_SELECTION)
               .returning([batchRow.as('row'), batchText('event_id').as('event_id'), customerColumn('updated_at').as('event_at')]),
           )
-          .with('logged', () => recordEvents('customer.updated', args.requestId))
+          .with('logged', () => recordEvents(CUSTOMER_EVENTS.updated.type, args.requestId))
           .selectFrom(answer(returning).as('answer'))
           .selectAll(),
       ),
@@ -245,7 +246,7 @@ const REMOVE = statement((args: BatchArgs) =>
         .from('changed')
         .whereRef('customers.id', '=', 'changed.id'),
     )
-    .with('logged', () => recordEvents('customer.deleted', args.requestId))
+    .with('logged', () => recordEvents(CUSTOMER_EVENTS.deleted.type, args.requestId))
     .selectFrom('changed')
     .select('changed.row'),
 );
