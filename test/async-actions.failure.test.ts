@@ -33,6 +33,7 @@ describe('an async action that cannot be carried out', () => {
       id: accepted.body.async_action_id,
       type: 'CUSTOMERS.BULK_UPDATE',
       status: 'FAILED',
+      operation_status: 'FAILED',
       created_at: ANY_TIMESTAMP,
       updated_at: ANY_TIMESTAMP,
       request_id: ANY_REQUEST_ID,

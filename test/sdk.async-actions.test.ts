@@ -44,6 +44,7 @@ describe('the official Voucherify JS SDK on async actions, unchanged', () => {
       id: accepted.async_action_id,
       type: 'CUSTOMERS.BULK_UPDATE',
       status: 'DONE',
+      operation_status: 'SUCCESS',
       object: 'async_action',
       result: { done_count: 2, failed_count: 0, failed: [], errors: [] },
     });

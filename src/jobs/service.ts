@@ -4,14 +4,15 @@ import type { RowFailure } from '../customers/bulk.js';
 import { ApiError, notFound } from '../errors.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
 import { newAsyncActionId } from '../ids.js';
-import type {
-  AsyncAction,
-  AsyncActionAccepted,
-  AsyncActionList,
-  AsyncActionListQuery,
-  AsyncActionResult,
-  AsyncActionSummary,
-  AsyncActionType,
+import {
+  OPERATION_STATUS,
+  type AsyncAction,
+  type AsyncActionAccepted,
+  type AsyncActionList,
+  type AsyncActionListQuery,
+  type AsyncActionResult,
+  type AsyncActionSummary,
+  type AsyncActionType,
 } from '../schemas/async-action.js';
 import { withTransaction } from '../transaction.js';
 import { readHeader } from './csv.js';
@@ -80,6 +81,7 @@ function summarize(row: AsyncActionRow, now = Date.now()): AsyncActionSummary {
     id: row.id,
     type: row.type,
     status: row.status,
+    operation_status: OPERATION_STATUS[row.status],
     created_at: row.created_at,
     updated_at: row.updated_at,
     request_id: row.request_id,

@@ -12,6 +12,18 @@ export const asyncActionStatuses = ['ENQUEUED', 'IN_PROGRESS', 'DONE', 'FAILED']
 export type AsyncActionStatus = (typeof asyncActionStatuses)[number];
 
 /**
+ * Whether the action succeeded, as AsyncActionBase's operation_status says it: known only once it
+ * has ended. DONE is a success even when some rows failed: each failed row is in the result.
+ */
+export const OPERATION_STATUS = {
+  ENQUEUED: 'UNKNOWN',
+  IN_PROGRESS: 'UNKNOWN',
+  DONE: 'SUCCESS',
+  FAILED: 'FAILED',
+} as const satisfies Record<AsyncActionStatus, 'SUCCESS' | 'FAILED' | 'UNKNOWN'>;
+const operationStatuses = ['SUCCESS', 'FAILED', 'UNKNOWN'] as const;
+
+/**
  * The same array with its items left unchecked: the request only has to be an array, and a
  * worker checks each item against the documented schema, reporting a bad one as a failed row.
  */
@@ -124,6 +136,9 @@ const asyncActionFields = {
   status: StringEnum(asyncActionStatuses, {
     description: 'ENQUEUED, then IN_PROGRESS, then DONE, or FAILED when the action could not be carried out to the end.',
   }),
+  operation_status: StringEnum(operationStatuses, {
+    description: 'SUCCESS once DONE (rows that failed are listed in the result), FAILED once FAILED, UNKNOWN until then.',
+  }),
   created_at: Type.String({ format: 'date-time', example: '2022-06-23T11:21:45.578Z' }),
   updated_at: Type.String({ format: 'date-time', example: '2022-06-23T11:21:46.795Z' }),
   request_id: Type.String({ description: 'The id of the request that created the action.', example: 'v-0b45cee140c3c9b5ca' }),
@@ -139,6 +154,7 @@ const exampleSummary = {
   id: 'aa_0a875d56c805df6601',
   type: 'CUSTOMERS.IMPORT_CSV',
   status: 'DONE',
+  operation_status: 'SUCCESS',
   created_at: '2022-06-23T11:21:45.578Z',
   updated_at: '2022-06-23T11:21:46.795Z',
   request_id: 'v-0b45cee140c3c9b5ca',

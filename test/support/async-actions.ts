@@ -24,6 +24,7 @@ export const doneAction = (type: string, result: Record<string, unknown>, extra:
   id: ANY_ASYNC_ACTION_ID,
   type,
   status: 'DONE',
+  operation_status: 'SUCCESS',
   created_at: ANY_TIMESTAMP,
   updated_at: ANY_TIMESTAMP,
   request_id: ANY_REQUEST_ID,
