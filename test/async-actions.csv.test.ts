@@ -49,6 +49,18 @@ describe('POST /v1/customers/importCSV', () => {
     await api.get(`/v1/customers/${kept}`).expect(200);
   });
 
+  it('takes columns named like the methods of an object for metadata keys, by own-property lookup', async () => {
+    const sourceId = unique('csv-proto');
+    const { action } = await importCsv(`Source_id,constructor,toString,hasOwnProperty,valueOf\n${sourceId},a,b,3,true\n`);
+    expect(action.result).toEqual(importResult(1));
+    expect((await api.get(`/v1/customers/${sourceId}`).expect(200)).body.metadata).toEqual({
+      constructor: 'a',
+      toString: 'b',
+      hasOwnProperty: 3,
+      valueOf: true,
+    });
+  });
+
   it('maps the standard columns, in any case and either spelling, and puts the others in metadata, typed', async () => {
     const [first, second] = [unique('csv'), unique('csv')];
     const { accepted, action } = await importCsv(
@@ -191,6 +203,11 @@ describe('POST /v1/customers/importCSV', () => {
       noHeader('the columns "City" and "Address_City" both set address.city'),
     ],
     ['a column twice', 'source_id,Source_ID\n', noHeader('the columns "source_id" and "Source_ID" both set source_id')],
+    [
+      'a column named __proto__, which JSON bodies cannot carry either',
+      'Source_id,__proto__\n',
+      noHeader('the column name "__proto__" cannot be a metadata key (JSON bodies cannot carry it either)'),
+    ],
     [
       'a metadata column name over 100 characters',
       `Source_id,${'k'.repeat(101)}\n`,

@@ -64,7 +64,14 @@ export function mapHeader(header: readonly string[]): Target[] {
   for (const [index, raw] of header.entries()) {
     const name = raw.trim();
     if (name === '') throw badHeader(`column ${index + 1} has no name`);
-    const target = STANDARD_COLUMNS[name.toLowerCase()] ?? { kind: 'metadata', key: name };
+    // Own properties only: a column named "constructor" or "toString" is a metadata key, not the object's method.
+    const standard = name.toLowerCase();
+    const target: Target = Object.hasOwn(STANDARD_COLUMNS, standard)
+      ? STANDARD_COLUMNS[standard]!
+      : { kind: 'metadata', key: name };
+    if (target.kind === 'metadata' && name === '__proto__') {
+      throw badHeader('the column name "__proto__" cannot be a metadata key (JSON bodies cannot carry it either)');
+    }
     if (target.kind === 'metadata' && name.length > MAX_METADATA_KEY_LENGTH) {
       throw badHeader(
         `the column name ${quoted(name)} is longer than ${MAX_METADATA_KEY_LENGTH} characters (metadata keys cannot be)`,
