@@ -169,6 +169,15 @@ describe('POST /v1/customers/bulk/async', () => {
     expect(response.body).toEqual(invalidPayload(details));
   });
 
+  it('answers 400 naming the limit to a bulk item nested 20,000 levels deep, and takes one at the deepest valid nesting', async () => {
+    const deep = `[{"source_id":"deep","metadata":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}]`;
+    const refused = await api.post('/v1/customers/bulk/async').send(deep).expect(400);
+    expect(refused.body).toEqual(invalidPayload('The request body nests deeper than 32 levels'));
+    // Brackets inside strings are text, not nesting.
+    const nested = { l1: { l2: { l3: { l4: { l5: ['{'.repeat(100), '[\\"'] } } } } };
+    await api.post('/v1/customers/bulk/async', [{ source_id: unique('nested'), metadata: nested }]).expect(202);
+  });
+
   it('answers 400 to a body that is not JSON, and 415 to one that is not declared JSON', async () => {
     const broken = await api.post('/v1/customers/bulk/async').send('[{"source_id":').expect(400);
     expect(broken.body).toEqual(invalidPayload('The request body is not valid JSON'));
