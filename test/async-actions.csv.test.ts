@@ -49,6 +49,16 @@ describe('POST /v1/customers/importCSV', () => {
     await api.get(`/v1/customers/${kept}`).expect(200);
   });
 
+  it('keeps an integer past 2^53 exact, as text, where a number would lose digits', async () => {
+    const sourceId = unique('csv-big');
+    await importCsv(`Source_id,safe,big,negative\n${sourceId},9007199254740991,9007199254740993,-12345678901234567890\n`);
+    expect((await api.get(`/v1/customers/${sourceId}`).expect(200)).body.metadata).toEqual({
+      safe: 9007199254740991,
+      big: '9007199254740993',
+      negative: '-12345678901234567890',
+    });
+  });
+
   it('takes columns named like the methods of an object for metadata keys, by own-property lookup', async () => {
     const sourceId = unique('csv-proto');
     const { action } = await importCsv(`Source_id,constructor,toString,hasOwnProperty,valueOf\n${sourceId},a,b,3,true\n`);

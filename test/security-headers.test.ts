@@ -28,6 +28,16 @@ describe('security headers', () => {
   });
 });
 
+describe('Cache-Control', () => {
+  it.each([
+    ['a customer', async () => test.api.get(`/v1/customers/${(await test.api.post('/v1/customers', {}).expect(200)).body.id}`)],
+    ['a list', async () => test.api.get('/v1/customers?limit=1')],
+    ['a refused request', async () => test.raw().get('/v1/customers')],
+  ])('is no-store on %s: /v1 answers carry personal data', async (_case, request) => {
+    expect((await request()).headers['cache-control']).toBe('no-store');
+  });
+});
+
 describe('body limit', () => {
   const tooLarge = JSON.stringify({ name: 'x'.repeat(1024 * 1024) });
   const payloadTooLarge = errorBody(413, 'payload_too_large', 'Payload too large', { details: 'Request body is too large' });

@@ -114,14 +114,16 @@ export function readHeader(start: Buffer, wholeFile: boolean): Target[] {
 
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 
-/** A metadata cell as JSON: true, false and numbers typed, anything else a string (so 007 stays "007"). */
+/** A metadata cell as JSON: true, false and numbers typed, anything else a string (so 007 stays "007", and 2^53 + 1 its digits). */
 export function typedValue(text: string): string | number | boolean {
   const lower = text.toLowerCase();
   if (lower === 'true') return true;
   if (lower === 'false') return false;
   if (NUMBER.test(text)) {
     const number = Number(text);
-    if (Number.isFinite(number)) return number;
+    // An integer past 2^53 would lose digits as a number: it stays the text it is, exact.
+    const integer = !/[.eE]/.test(text);
+    if (Number.isFinite(number) && (!integer || Number.isSafeInteger(number))) return number;
   }
   return text;
 }

@@ -15,8 +15,13 @@ export interface V1Options {
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
-/** Everything under /v1: authenticated, rate limited, and 405 (not 404) for a known path with the wrong method. */
+/** Everything under /v1: never cached, authenticated, rate limited, and 405 (not 404) for a known path with the wrong method. */
 const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute }) => {
+  // Answers carry personal data: no cache between client and service may keep them.
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.header('cache-control', 'no-store');
+    done();
+  });
   await app.register(auth, { apiKeys });
   await app.register(rateLimit, { perMinute: rateLimitPerMinute });
 
