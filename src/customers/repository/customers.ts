@@ -142,7 +142,7 @@ const LOCK_FOR_ERASURE = statement((args: { customerId: string }) =>
   builder
     .selectFrom('customers')
     .select(
-      sql<string | null>`CASE WHEN ${customerColumn('deleted_at')} IS NULL THEN ${customerColumn('source_id')}
+      sql<string | null>`CASE WHEN ${isLive} THEN ${customerColumn('source_id')}
         ELSE left(${customerColumn('source_id')}, -length(${deletedSourceIdSuffix(customerColumn('deleted_at'))})) END`.as(
         'source_id',
       ),
