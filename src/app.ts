@@ -14,6 +14,7 @@ import input from './plugins/input.js';
 import jobs from './plugins/jobs.js';
 import metrics from './plugins/metrics.js';
 import securityHeaders from './plugins/security-headers.js';
+import asyncActionReports from './routes/async-action-reports.js';
 import cockpit from './routes/cockpit.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
@@ -25,6 +26,9 @@ export interface AppOptions {
 }
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Report links are signed with the secret of the service's other links, and point where they do. */
+const reportLinks = (config: Config) => ({ publicUrl: config.publicUrl, secret: config.cockpitSecret });
 
 /** The default body limit: single-customer routes; a route that takes more sets its own `bodyLimit`. */
 const BODY_LIMIT = 1024 * 1024;
@@ -61,8 +65,9 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(metrics);
   await app.register(health);
   await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
-  await app.register(jobs, { jobs: config.jobs });
+  await app.register(jobs, { jobs: config.jobs, links: reportLinks(config) });
   await app.register(cockpit);
+  await app.register(asyncActionReports);
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
   return app;
 }
@@ -76,6 +81,6 @@ export type App = Awaited<ReturnType<typeof buildApp>>;
 export async function buildWorker({ config, logger }: AppOptions) {
   const app = Fastify({ logger: logger ?? loggerOptions(config) });
   await app.register(database, { database: config.database, pool: config.databasePool });
-  await app.register(jobs, { jobs: { ...config.jobs, worker: true } });
+  await app.register(jobs, { jobs: { ...config.jobs, worker: true }, links: reportLinks(config) });
   return app;
 }

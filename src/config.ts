@@ -43,6 +43,7 @@ export const EnvSchema = Type.Object({
   JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
   JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
   JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
+  ASYNC_ACTION_REPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -80,6 +81,8 @@ export interface JobsConfig {
   timeoutSeconds: number;
   /** A job that fails (an error, or its worker died) is tried this many more times before its action ends FAILED. */
   retries: number;
+  /** How long the report of a bulk or metadata update can be downloaded after the action ends. */
+  reportRetentionHours: number;
 }
 
 export interface Config {
@@ -192,6 +195,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
       batchSize: env.JOB_BATCH_SIZE,
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
       retries: env.JOB_RETRIES,
+      reportRetentionHours: env.ASYNC_ACTION_REPORT_RETENTION_HOURS,
     },
     cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
     cockpitSecretGenerated: !env.COCKPIT_SECRET,

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBulkWriter } from '../src/customers/bulk.js';
 import { createCustomerRepository } from '../src/customers/repository/index.js';
 import { createJobQueue, type JobQueue } from '../src/jobs/queue.js';
+import { createReportLinks } from '../src/jobs/report-links.js';
 import { createJobRunner } from '../src/jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../src/jobs/service.js';
 import { createAsyncActionStore } from '../src/jobs/store.js';
@@ -27,7 +28,7 @@ beforeAll(async () => {
   pool.on('connect', () => (connections += 1));
   // A Fastify without a logger hands out its silent one.
   const { log } = Fastify({ logger: false });
-  const actions = createAsyncActionStore(pool);
+  const actions = createAsyncActionStore(pool, { reportRetentionHours: 1 });
   queue = createJobQueue(pool, { timeoutSeconds: 60, supervise: true, retries: 1, log });
   await queue.start();
   const runner = createJobRunner({
@@ -42,7 +43,13 @@ beforeAll(async () => {
     log,
   });
   workers = startWorkers({ db: pool, queue, runner, actions, concurrency: 2, pollSeconds: 0.5, log });
-  service = createAsyncActionService({ db: pool, actions, queue, queued: () => workers.wake() });
+  service = createAsyncActionService({
+    db: pool,
+    actions,
+    queue,
+    queued: () => workers.wake(),
+    reportLinks: createReportLinks({ publicUrl: 'http://localhost', secret: 'single-connection-test-link-secret' }),
+  });
 });
 afterAll(async () => {
   await workers.stop();

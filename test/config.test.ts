@@ -28,7 +28,15 @@ describe('loadConfig', () => {
       publicUrl: 'http://localhost:3000',
       apiKeys: [{ appId: 'app', secret: 'secret' }],
       generatedApiKey: undefined,
-      jobs: { worker: true, concurrency: 1, pollSeconds: 2, batchSize: 1000, timeoutSeconds: 60, retries: 5 },
+      jobs: {
+        worker: true,
+        concurrency: 1,
+        pollSeconds: 2,
+        batchSize: 1000,
+        timeoutSeconds: 60,
+        retries: 5,
+        reportRetentionHours: 168,
+      },
       cockpitSecret: COCKPIT_SECRET,
       cockpitSecretGenerated: false,
       rateLimitPerMinute: 6000,
@@ -51,6 +59,7 @@ describe('loadConfig', () => {
       JOB_BATCH_SIZE: '250',
       JOB_TIMEOUT_SECONDS: '30',
       JOB_RETRIES: '0',
+      ASYNC_ACTION_REPORT_RETENTION_HOURS: '24',
     });
     expect(config.jobs).toEqual({
       worker: false,
@@ -59,6 +68,7 @@ describe('loadConfig', () => {
       batchSize: 250,
       timeoutSeconds: 30,
       retries: 0,
+      reportRetentionHours: 24,
     });
   });
 
@@ -73,6 +83,7 @@ describe('loadConfig', () => {
         JOB_BATCH_SIZE: 'many',
         JOB_TIMEOUT_SECONDS: '1',
         JOB_RETRIES: '-1',
+        ASYNC_ACTION_REPORT_RETENTION_HOURS: '0',
       }),
     ).toEqual([
       'WORKER_ENABLED must be boolean',
@@ -81,6 +92,7 @@ describe('loadConfig', () => {
       'JOB_BATCH_SIZE must be integer',
       'JOB_TIMEOUT_SECONDS must be >= 3',
       'JOB_RETRIES must be >= 0',
+      'ASYNC_ACTION_REPORT_RETENTION_HOURS must be >= 1',
     ]);
   });
 

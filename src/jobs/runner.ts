@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import type PgBoss from 'pg-boss';
 import type { BulkWriter } from '../customers/bulk.js';
+import { hasReport } from '../schemas/async-action.js';
 import { timestamp } from '../timestamps.js';
 import { withTransaction } from '../transaction.js';
 import { inputBatches, type PreparedBatch } from './inputs.js';
@@ -75,9 +76,17 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
           ? await writer.mergeMetadata(tx, batch.targets, action.params.metadata ?? {}, stamp)
           : await writer.upsert(tx, batch.writes, stamp, expectExisting);
       const failed = [...batch.failed, ...outcome.failed].sort((a, b) => a.row - b.row);
-      const progress = { position: batch.position, inputRead: batch.inputRead, done: outcome.created + outcome.updated, failed };
+      const { applied } = outcome;
+      const progress = {
+        position: batch.position,
+        inputRead: batch.inputRead,
+        applied,
+        failed,
+        reported: hasReport(action.type),
+      };
       if (!(await actions.commitBatch(tx, action.id, token, progress, now))) throw new TakenOver();
-      return { expectExisting: outcome.updated > outcome.created, written: progress.done };
+      const created = applied.filter((row) => row.created).length;
+      return { expectExisting: applied.length - created > created, written: applied.length };
     });
   }
 

@@ -4,6 +4,7 @@ import type { JobsConfig } from '../config.js';
 import { createBulkWriter } from '../customers/bulk.js';
 import { createCustomerRepository } from '../customers/repository/index.js';
 import { createJobQueue } from '../jobs/queue.js';
+import { createReportLinks } from '../jobs/report-links.js';
 import { createJobRunner } from '../jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../jobs/service.js';
 import { createAsyncActionStore } from '../jobs/store.js';
@@ -19,6 +20,8 @@ declare module 'fastify' {
 
 export interface JobsOptions {
   jobs: JobsConfig;
+  /** Where the links of async action reports point, and the secret that signs them. */
+  links: { publicUrl: string; secret: string };
 }
 
 /**
@@ -27,8 +30,8 @@ export interface JobsOptions {
  * each running job finish its batch and hands it on to the next worker.
  */
 export default fp<JobsOptions>(
-  async (app, { jobs }) => {
-    const actions = createAsyncActionStore(app.db);
+  async (app, { jobs, links }) => {
+    const actions = createAsyncActionStore(app.db, { reportRetentionHours: jobs.reportRetentionHours });
     const queue = createJobQueue(app.db, {
       timeoutSeconds: jobs.timeoutSeconds,
       supervise: jobs.worker,
@@ -37,7 +40,16 @@ export default fp<JobsOptions>(
     });
     let workers: Workers | undefined;
 
-    app.decorate('asyncActions', createAsyncActionService({ db: app.db, actions, queue, queued: () => workers?.wake() }));
+    app.decorate(
+      'asyncActions',
+      createAsyncActionService({
+        db: app.db,
+        actions,
+        queue,
+        queued: () => workers?.wake(),
+        reportLinks: createReportLinks(links),
+      }),
+    );
 
     let closing = false;
     let retry: NodeJS.Timeout | undefined;
