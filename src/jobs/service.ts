@@ -127,12 +127,9 @@ function result(row: AsyncActionRow, failures: RowFailure[], links: ReportLinks)
 
 export function createAsyncActionService({ db, actions, queue, queued, reportLinks }: AsyncActionServiceOptions) {
   /** A report's rows, a page at a time: memory holds one page, whatever the report's size. */
-  async function* reportRows(id: string) {
-    for (let afterRow = 0; ;) {
-      const page = await actions.reportRows(id, afterRow, REPORT_PAGE_ROWS);
-      yield* page;
-      if (page.length < REPORT_PAGE_ROWS) return;
-      afterRow = page.at(-1)!.row;
+  async function* reportRows({ id, position }: AsyncActionRow) {
+    for (let afterRow = 0; afterRow < position; afterRow += REPORT_PAGE_ROWS) {
+      yield* await actions.reportRows(id, afterRow, afterRow + REPORT_PAGE_ROWS);
     }
   }
 
@@ -224,7 +221,7 @@ export function createAsyncActionService({ db, actions, queue, queued, reportLin
       if (!row || !hasReport(row.type) || !till || Date.parse(till) !== expiresAt) throw notFound('report', id);
       const csv = spreadsheetCsv(REPORT_COLUMNS);
       // A failure mid-way (the database gone) ends the download early, and the client sees it cut.
-      pipeline(Readable.from(reportRows(id)), csv, () => undefined);
+      pipeline(Readable.from(reportRows(row)), csv, () => undefined);
       return csv;
     },
 

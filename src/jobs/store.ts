@@ -249,19 +249,21 @@ export function createAsyncActionStore(db: pg.Pool, { reportRetentionHours }: { 
     },
 
     /**
-     * A page of an ended action's report after input row `afterRow`, in input order, while the
-     * report is available at `now`: applied rows and failures merged by row.
+     * The rows of an action's report numbered after `afterRow` up to `throughRow`, in input
+     * order: applied rows and failures merged. Pages are ranges of row numbers, which every
+     * processed input row has in one of the two tables, so a page reads only its own rows
+     * whatever the planner knows of the tables.
      */
-    async reportRows(id: string, afterRow: number, limit: number): Promise<ReportRow[]> {
+    async reportRows(id: string, afterRow: number, throughRow: number): Promise<ReportRow[]> {
       const { rows } = await db.query<ReportRow>(
-        `SELECT row, source_id, status, error_key, error_message FROM (
-           SELECT row, source_id, CASE WHEN created THEN 'created' ELSE 'updated' END AS status,
-                  NULL::text AS error_key, NULL::text AS error_message
-           FROM async_action_applied_rows WHERE action_id = $1 AND row > $2
-           UNION ALL
-           SELECT row, source_id, 'failed', $4, reason FROM async_action_failures WHERE action_id = $1 AND row > $2
-         ) report ORDER BY row LIMIT $3`,
-        [id, afterRow, limit, FAILED_ROW_KEY],
+        `SELECT row, source_id, CASE WHEN created THEN 'created' ELSE 'updated' END AS status,
+                NULL AS error_key, NULL AS error_message
+         FROM async_action_applied_rows WHERE action_id = $1 AND row > $2 AND row <= $3
+         UNION ALL
+         SELECT row, source_id, 'failed', $4, reason
+         FROM async_action_failures WHERE action_id = $1 AND row > $2 AND row <= $3
+         ORDER BY row`,
+        [id, afterRow, throughRow, FAILED_ROW_KEY],
       );
       return rows;
     },
