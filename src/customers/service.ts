@@ -1,3 +1,4 @@
+import { sql, type Expression, type SqlBool } from 'kysely';
 import { invalidQuery, notFound } from '../errors.js';
 import { newCustomerId, newPermanentDeletionId } from '../ids.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
@@ -25,6 +26,9 @@ import {
   EMPTY_SUMMARY,
 } from '../schemas/customer.js';
 import { cockpitToken, isCockpitToken } from './cockpit.js';
+import { listFilter } from './filters.js';
+import { filterCondition } from './repository/filters.js';
+import type { SegmentService } from './segments.js';
 import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
 
 export interface CustomerServiceOptions {
@@ -57,7 +61,15 @@ export function toChanges(fields: CustomerFields): CustomerChanges {
   return changes;
 }
 
-export function createCustomerService(repository: CustomerRepository, { publicUrl, cockpitSecret }: CustomerServiceOptions) {
+/** Both conditions, or the one there is. */
+const both = (a: Expression<SqlBool> | undefined, b: Expression<SqlBool> | undefined) =>
+  a && b ? sql<SqlBool>`(${a} AND ${b})` : (a ?? b);
+
+export function createCustomerService(
+  repository: CustomerRepository,
+  { publicUrl, cockpitSecret }: CustomerServiceOptions,
+  segments: Pick<SegmentService, 'membership'>,
+) {
   const cockpitUrl = (id: string): string =>
     `${publicUrl}/cockpit/${encodeURIComponent(id)}?token=${cockpitToken(cockpitSecret, id)}`;
 
@@ -173,6 +185,11 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
       if (startingAfter !== undefined && pageNumber > 1) {
         throw invalidQuery('Property .page cannot be combined with starting_after');
       }
+      const filter = listFilter(query);
+      const condition = both(
+        filter && filterCondition(filter),
+        query.segment_id === undefined ? undefined : await segments.membership(query.segment_id),
+      );
       const { customers, total, hasMore } = await repository.list({
         filters: {
           email: query.email,
@@ -182,6 +199,7 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
           createdAfter: asTimestamp(query['created_at[after]']),
           updatedBefore: asTimestamp(query['updated_at[before]']),
           updatedAfter: asTimestamp(query['updated_at[after]']),
+          condition,
         },
         order,
         limit,

@@ -7,6 +7,7 @@ import activity from './activity.js';
 import asyncActions from './async-actions.js';
 import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
+import segments from './segments.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
@@ -37,6 +38,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMin
   await app.register(activity);
   await app.register(customersBulk);
   await app.register(asyncActions);
+  await app.register(segments);
 
   // The routes as registered so far (the 405 routes below are added to methodsByUrl too).
   const routes = [...methodsByUrl].map(([url, methods]) => ({
