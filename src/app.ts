@@ -16,6 +16,7 @@ import metrics from './plugins/metrics.js';
 import securityHeaders from './plugins/security-headers.js';
 import asyncActionReports from './routes/async-action-reports.js';
 import cockpit from './routes/cockpit.js';
+import { metadataSchemasManagement } from './routes/metadata-schemas.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
 
@@ -64,11 +65,21 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(metrics);
   await app.register(health);
-  await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
+  await app.register(customers, {
+    publicUrl: config.publicUrl,
+    cockpitSecret: config.cockpitSecret,
+    projectId: config.projectId,
+  });
   await app.register(jobs, { jobs: config.jobs, links: reportLinks(config) });
   await app.register(cockpit);
   await app.register(asyncActionReports);
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
+  await app.register(v1, {
+    prefix: '/management/v1',
+    apiKeys: config.apiKeys,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    routes: [metadataSchemasManagement],
+  });
   return app;
 }
 

@@ -44,6 +44,7 @@ export const EnvSchema = Type.Object({
   JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
   JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
   ASYNC_ACTION_REPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
+  PROJECT_ID: Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', default: 'default', description: 'letters, digits, _ and -' }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -94,6 +95,8 @@ export interface Config {
   logLevel: string;
   /** Human-readable log lines instead of JSON (by default when stdout is a terminal). */
   prettyLogs: boolean;
+  /** The one project of the management API's paths (`/management/v1/projects/{projectId}/…`). */
+  projectId: string;
   /** Base of the URLs the service hands out (cockpit pages), without a trailing slash. */
   publicUrl: string;
   apiKeys: ApiKey[];
@@ -186,6 +189,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     logLevel: env.LOG_LEVEL,
     prettyLogs: (env.LOG_FORMAT ?? (terminal ? 'pretty' : 'json')) === 'pretty',
     publicUrl,
+    projectId: env.PROJECT_ID,
     apiKeys,
     generatedApiKey,
     jobs: {

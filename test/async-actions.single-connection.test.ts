@@ -3,7 +3,9 @@ import pg from 'pg';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBulkWriter } from '../src/customers/bulk.js';
+import { CUSTOMER_OBJECT, rulesOf } from '../src/customers/metadata-schemas.js';
 import { createCustomerRepository } from '../src/customers/repository/index.js';
+import { metadataSchemaStore } from '../src/customers/repository/metadata-schemas.js';
 import { createJobQueue, type JobQueue } from '../src/jobs/queue.js';
 import { createReportLinks } from '../src/jobs/report-links.js';
 import { createJobRunner } from '../src/jobs/runner.js';
@@ -41,6 +43,7 @@ beforeAll(async () => {
     sliceMs: 1,
     worker: 'single-connection',
     log,
+    metadataRules: async () => rulesOf(await metadataSchemaStore(pool).forObject(CUSTOMER_OBJECT)),
   });
   workers = startWorkers({ db: pool, queue, runner, actions, concurrency: 2, pollSeconds: 0.5, log });
   service = createAsyncActionService({

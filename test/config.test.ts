@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       prettyLogs: false,
       publicUrl: 'http://localhost:3000',
+      projectId: 'default',
       apiKeys: [{ appId: 'app', secret: 'secret' }],
       generatedApiKey: undefined,
       jobs: {

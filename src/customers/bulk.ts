@@ -1,6 +1,7 @@
 import { newCustomerId } from '../ids.js';
 import { CustomerUpdateBody } from '../schemas/customer.js';
 import type { Queryable } from '../transaction.js';
+import { metadataSchemaProblem, type MetadataSchemaRules } from './metadata-rules.js';
 import { bodyAjv, describeValidationError } from '../validation.js';
 import {
   CHANGED_CONCURRENTLY,
@@ -76,9 +77,10 @@ function* statementRuns<T extends { id?: string; sourceId: string | null }>(writ
 
 const validateUpdate = bodyAjv.compile<CustomerUpdateBody>(CustomerUpdateBody);
 
-/** Why merged metadata breaks the limits of a customer's metadata, if it does. */
-function metadataProblem(metadata: Record<string, unknown>): string | undefined {
-  return validateUpdate({ metadata }) ? undefined : describeValidationError(validateUpdate.errors ?? []);
+/** Why merged metadata breaks the limits of a customer's metadata or its schema, if it does. */
+function metadataProblem(metadata: Record<string, unknown>, rules: MetadataSchemaRules | undefined): string | undefined {
+  if (!validateUpdate({ metadata })) return describeValidationError(validateUpdate.errors ?? []);
+  return metadataSchemaProblem(rules, metadata);
 }
 
 export function createBulkWriter(repository: CustomerRepository) {
@@ -112,9 +114,20 @@ export function createBulkWriter(repository: CustomerRepository) {
      * The writes of a bulk update or import, in input order: an `id` updates that customer
      * (as POST /customers with an id), a source_id updates its live customer or creates one.
      */
-    async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: WriteStamp, expectExisting = false): Promise<BatchOutcome> {
+    async upsert(
+      tx: Queryable,
+      writes: readonly BulkWrite[],
+      stamp: WriteStamp,
+      { expectExisting = false, rules }: { expectExisting?: boolean; rules: MetadataSchemaRules | undefined },
+    ): Promise<BatchOutcome> {
       const outcome: BatchOutcome = { applied: [], failed: [] };
-      for (const run of statementRuns(writes)) {
+      // Metadata a row sends replaces the customer's: it must meet the metadata schema.
+      const accepted = writes.filter(({ row, sourceId, changes }) => {
+        const problem = changes.metadata === undefined ? undefined : metadataSchemaProblem(rules, changes.metadata);
+        if (problem) outcome.failed.push({ row, sourceId, reason: problem });
+        return problem === undefined;
+      });
+      for (const run of statementRuns(accepted)) {
         if (run[0]!.id !== undefined) await updateRunById(tx, run, stamp, outcome);
         else await upsertRun(tx, run, stamp, expectExisting, outcome);
       }
@@ -131,6 +144,7 @@ export function createBulkWriter(repository: CustomerRepository) {
       targets: ReadonlyArray<{ row: number; sourceId: string }>,
       metadata: Record<string, unknown>,
       stamp: WriteStamp,
+      rules: MetadataSchemaRules | undefined,
     ): Promise<BatchOutcome> {
       const outcome: BatchOutcome = { applied: [], failed: [] };
       for (const run of statementRuns(targets)) {
@@ -152,14 +166,17 @@ export function createBulkWriter(repository: CustomerRepository) {
           const creates: BatchWrite[] = [];
           for (const { row, sourceId } of pending) {
             const current = locked.get(sourceId);
+            const merged = { ...current?.metadata, ...metadata };
+            const problem = metadataProblem(merged, rules);
+            if (problem) {
+              outcome.failed.push({ row, sourceId, reason: problem });
+              continue;
+            }
             if (!current) {
               creates.push({ row, id: newCustomerId(), sourceId, changes: { metadata } });
               continue;
             }
-            const merged = { ...current.metadata, ...metadata };
-            const problem = metadataProblem(merged);
-            if (problem) outcome.failed.push({ row, sourceId, reason: problem });
-            else updates.push({ row, id: current.id, sourceId, changes: { metadata: merged } });
+            updates.push({ row, id: current.id, sourceId, changes: { metadata: merged } });
           }
           // Locked rows stay live until the transaction ends: every update finds its customer.
           outcome.applied.push(...appliedRows(updates, await repository.updateMatching(tx, updates, 'id', stamp, 'row'), false));

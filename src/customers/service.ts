@@ -1,5 +1,5 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
-import { invalidQuery, notFound } from '../errors.js';
+import { ApiError, invalidQuery, notFound } from '../errors.js';
 import { newCustomerId, newPermanentDeletionId } from '../ids.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
 import {
@@ -27,6 +27,7 @@ import {
 } from '../schemas/customer.js';
 import { cockpitToken, isCockpitToken } from './cockpit.js';
 import { listFilter } from './filters.js';
+import { metadataSchemaProblem, type MetadataSchemaRules } from './metadata-rules.js';
 import { filterCondition } from './repository/filters.js';
 import type { SegmentService } from './segments.js';
 import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
@@ -65,11 +66,28 @@ export function toChanges(fields: CustomerFields): CustomerChanges {
 const both = (a: Expression<SqlBool> | undefined, b: Expression<SqlBool> | undefined) =>
   a && b ? sql<SqlBool>`(${a} AND ${b})` : (a ?? b);
 
+/** What the customer service consults beside its repository. */
+export interface CustomerServiceLinks {
+  segments: Pick<SegmentService, 'membership'>;
+  /** The customer metadata schema's rules in force, if there is one. */
+  metadataRules: () => Promise<MetadataSchemaRules | undefined>;
+}
+
 export function createCustomerService(
   repository: CustomerRepository,
   { publicUrl, cockpitSecret }: CustomerServiceOptions,
-  segments: Pick<SegmentService, 'membership'>,
+  { segments, metadataRules }: CustomerServiceLinks,
 ) {
+  /**
+   * Metadata a write sends replaces the customer's whole metadata: it must meet the metadata
+   * schema (a create that sends none must too, for the keys it requires).
+   */
+  async function checkMetadata(metadata: Record<string, unknown> | null | undefined, creates: boolean) {
+    if (metadata === undefined && !creates) return;
+    const problem = metadataSchemaProblem(await metadataRules(), metadata ?? {});
+    if (problem) throw new ApiError(400, { details: problem });
+  }
+
   const cockpitUrl = (id: string): string =>
     `${publicUrl}/cockpit/${encodeURIComponent(id)}?token=${cockpitToken(cockpitSecret, id)}`;
 
@@ -144,6 +162,8 @@ export function createCustomerService(
   return {
     /** POST /customers: update the customer named by `id`, or upsert by `source_id`, or create. */
     async create({ id, source_id: sourceId, ...fields }: CustomerCreateBody, requestId: string): Promise<Customer> {
+      // Without an id or a source_id, the POST can only create.
+      await checkMetadata(fields.metadata, id === undefined && sourceId === undefined);
       const changes = toChanges(fields);
       if (id !== undefined) return found(id, await repository.updateById(id, changes, stampFor(requestId)));
       return present(await repository.create(newCustomerId(), sourceId ?? null, changes, stampFor(requestId)));
@@ -158,6 +178,7 @@ export function createCustomerService(
       { id: _id, source_id: _sourceId, ...fields }: CustomerUpdateBody,
       requestId: string,
     ): Promise<Customer> {
+      await checkMetadata(fields.metadata, false);
       return found(key, await repository.update(key, toChanges(fields), stampFor(requestId)));
     },
 

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import type PgBoss from 'pg-boss';
 import type { BulkWriter } from '../customers/bulk.js';
+import type { MetadataSchemaRules } from '../customers/metadata-rules.js';
 import { hasReport } from '../schemas/async-action.js';
 import { timestamp } from '../timestamps.js';
 import { withTransaction } from '../transaction.js';
@@ -31,6 +32,8 @@ export interface RunnerOptions {
   sliceMs: number;
   /** Names this worker in the action's row. */
   worker: string;
+  /** The customer metadata schema's rules, read again for every batch. */
+  metadataRules: () => Promise<MetadataSchemaRules | undefined>;
   log: FastifyBaseLogger;
 }
 
@@ -41,7 +44,7 @@ class TakenOver extends Error {}
 const TRANSIENT = new Set(['40001', '40P01']);
 const MAX_TRANSACTION_TRIES = 3;
 
-export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker, log }: RunnerOptions) {
+export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker, log, metadataRules }: RunnerOptions) {
   /** One transaction, tried again after a deadlock or a serialization failure. */
   async function transaction<T>(work: Parameters<typeof withTransaction<T>>[1]): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
@@ -66,6 +69,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
     batch: PreparedBatch,
     expectExisting: boolean,
   ): Promise<{ expectExisting: boolean; written: number }> {
+    const rules = await metadataRules();
     return transaction(async (tx) => {
       const now = timestamp();
       // Every customer written records its activity event in the same statement, grouped under
@@ -73,8 +77,8 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
       const stamp = { at: now, requestId: action.request_id };
       const outcome =
         action.type === 'CUSTOMERS.METADATA_UPDATE'
-          ? await writer.mergeMetadata(tx, batch.targets, action.params.metadata ?? {}, stamp)
-          : await writer.upsert(tx, batch.writes, stamp, expectExisting);
+          ? await writer.mergeMetadata(tx, batch.targets, action.params.metadata ?? {}, stamp, rules)
+          : await writer.upsert(tx, batch.writes, stamp, { expectExisting, rules });
       const failed = [...batch.failed, ...outcome.failed].sort((a, b) => a.row - b.row);
       const { applied } = outcome;
       const progress = {

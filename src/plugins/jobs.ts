@@ -2,7 +2,9 @@ import { hostname } from 'node:os';
 import fp from 'fastify-plugin';
 import type { JobsConfig } from '../config.js';
 import { createBulkWriter } from '../customers/bulk.js';
+import { CUSTOMER_OBJECT, rulesOf } from '../customers/metadata-schemas.js';
 import { createCustomerRepository } from '../customers/repository/index.js';
+import { metadataSchemaStore } from '../customers/repository/metadata-schemas.js';
 import { createJobQueue } from '../jobs/queue.js';
 import { createReportLinks } from '../jobs/report-links.js';
 import { createJobRunner } from '../jobs/runner.js';
@@ -31,6 +33,7 @@ export interface JobsOptions {
  */
 export default fp<JobsOptions>(
   async (app, { jobs, links }) => {
+    const metadataSchemas = metadataSchemaStore(app.db);
     const actions = createAsyncActionStore(app.db, { reportRetentionHours: jobs.reportRetentionHours });
     const queue = createJobQueue(app.db, {
       timeoutSeconds: jobs.timeoutSeconds,
@@ -65,6 +68,7 @@ export default fp<JobsOptions>(
         sliceMs: (jobs.timeoutSeconds * 1000) / 3,
         worker: `${hostname()}:${process.pid}`,
         log: app.log,
+        metadataRules: async () => rulesOf(await metadataSchemas.forObject(CUSTOMER_OBJECT)),
       });
       workers = startWorkers({
         db: app.db,

@@ -7,17 +7,22 @@ import activity from './activity.js';
 import asyncActions from './async-actions.js';
 import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
+import { metadataSchemasClient } from './metadata-schemas.js';
 import segments from './segments.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
   rateLimitPerMinute: number;
+  /** The routes behind the keys: /v1's unless given (the management API's paths take the same treatment). */
+  routes?: FastifyPluginAsync[];
 }
+
+const V1_ROUTES = [customers, activity, customersBulk, asyncActions, segments, metadataSchemasClient];
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
 /** Everything under /v1: never cached, authenticated, rate limited, and 405 (not 404) for a known path with the wrong method. */
-const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute }) => {
+const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute, routes: routePlugins = V1_ROUTES }) => {
   // Answers carry personal data: no cache between client and service may keep them.
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('cache-control', 'no-store');
@@ -34,11 +39,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMin
     methodsByUrl.set(path, methods);
   });
 
-  await app.register(customers);
-  await app.register(activity);
-  await app.register(customersBulk);
-  await app.register(asyncActions);
-  await app.register(segments);
+  for (const routes of routePlugins) await app.register(routes);
 
   // The routes as registered so far (the 405 routes below are added to methodsByUrl too).
   const routes = [...methodsByUrl].map(([url, methods]) => ({

@@ -9,7 +9,7 @@ const MAX_METADATA_DEPTH = 5;
 const MetadataScalar = [Type.String(), Type.Number(), Type.Boolean(), Type.Null()];
 /** Metadata keys: the CSV import checks its metadata columns' names against the same limit. */
 export const MAX_METADATA_KEY_LENGTH = 100;
-const MetadataKey = { minLength: 1, maxLength: MAX_METADATA_KEY_LENGTH };
+export const MetadataKey = { minLength: 1, maxLength: MAX_METADATA_KEY_LENGTH };
 
 /** A metadata value: a scalar, an array of scalars, or an object nested at most `depth` more levels. */
 const metadataValue = (depth: number): TSchema =>
