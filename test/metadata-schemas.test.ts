@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { VoucherifyServerSide } from '@voucherify/sdk';
+import qs from 'qs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
 import { finishedAction } from './support/async-actions.js';
-import { ANY_TIMESTAMP, errorBody, invalidPayload, unique } from './support/customers.js';
+import { ANY_TIMESTAMP, errorBody, invalidPayload, invalidQuery, unique } from './support/customers.js';
 import { expectReferenceSchema } from './support/reference.js';
 
 // One project, and one customer metadata schema per database: the tests here take turns.
@@ -227,5 +228,43 @@ describe('customer writes under a metadata schema', () => {
       },
     ]);
     expect((await api.get(`/v1/customers/${csvGood}`).expect(200)).body.metadata).toEqual({ plan: 'pro', score: 7 });
+  });
+});
+
+describe('filters under a metadata schema', () => {
+  it('compare declared keys by their type, and take only the operators of that type', async () => {
+    const run = unique('typed');
+    // Stored before the schema: a number and a string that look alike.
+    const make = async (name: string, metadata: Record<string, unknown>) =>
+      (await api.post('/v1/customers', { source_id: `${run}-${name}`, metadata: { run, plan: 'pro', ...metadata } }).expect(200))
+        .body.source_id as string;
+    const ann = await make('ann', { score: 950, joined: '2021-03-04', tags: ['a', 'b'] });
+    const bob = await make('bob', { score: '950', joined: '2019-01-01', tags: ['c'] });
+    await defineSchema({ properties: { ...DEFINITIONS, run: { type: 'string', optional: true, array: false } } });
+
+    const matching = async (filter: Record<string, unknown>) => {
+      const query = qs.stringify({ filters: { 'metadata.run': { conditions: { $is: run } }, filters: [filter] } });
+      const response = await api.get(`/v1/customers?${query}`).expect(200);
+      return (response.body.customers as Array<{ source_id: string }>).map((customer) => customer.source_id).sort();
+    };
+    // Declared a number: 950 in bracket notation is the number only.
+    expect(await matching({ 'metadata.score': { conditions: { $is: '950' } } })).toEqual([ann]);
+    expect(await matching({ 'metadata.joined': { conditions: { $after: '2020-01-01' } } })).toEqual([ann]);
+    expect(await matching({ 'metadata.joined': { conditions: { $is: '2019-01-01' } } })).toEqual([bob]);
+    // Declared an array: $is finds the value among the elements.
+    expect(await matching({ 'metadata.tags': { conditions: { $in: ['b', 'c'] } } })).toEqual([ann, bob]);
+
+    const refused = async (filter: Record<string, unknown>, details: string) => {
+      const response = await api.get(`/v1/customers?${qs.stringify({ filters: filter })}`).expect(400);
+      expect(response.body).toEqual(invalidQuery(details));
+    };
+    await refused(
+      { 'metadata.tier': { conditions: { $more_than: 5 } } },
+      'Property .filters.metadata.tier.conditions.$more_than is not an operator for this field: use $is, $is_not, $in, $not_in, $has_value, $is_unknown, $starts_with, $ends_with, $contains, $not_contain',
+    );
+    await refused(
+      { 'metadata.score': { conditions: { $is: 'high' } } },
+      'Property .filters.metadata.score.conditions.$is must be a number',
+    );
   });
 });

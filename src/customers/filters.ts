@@ -1,6 +1,7 @@
 import qs from 'qs';
 import { ApiError, invalidQuery } from '../errors.js';
 import { isCalendarDate, parseIsoTimestamp } from '../timestamps.js';
+import { declaredType, type MetadataSchemaRules, type MetadataType } from './metadata-rules.js';
 
 /**
  * Voucherify's filter object over customers (`FiltersCondition` in the exports reference), read
@@ -45,7 +46,12 @@ export type FilterField =
   | { kind: 'time'; column: (typeof TIME_COLUMNS)[number] }
   | { kind: 'date'; column: (typeof DATE_COLUMNS)[number] }
   | { kind: 'address'; key: (typeof ADDRESS_KEYS)[number] }
-  | { kind: 'metadata'; path: string[] };
+  | {
+      kind: 'metadata';
+      path: string[];
+      /** The metadata schema's definition of the key, which types its values and operators. */
+      declared?: { type: MetadataType; array: boolean };
+    };
 
 /** A moment or a whole UTC day, as a time condition's value. */
 export type TimeValue = { kind: 'instant'; iso: string } | { kind: 'day'; date: string };
@@ -86,6 +92,22 @@ const RELATIVE_DAYS = [
   '$less_than_future',
 ] as const;
 
+/** The operators a metadata key declared in the metadata schema takes, by its type; an array's, equality (contains) and presence. */
+const DECLARED_OPERATORS: Record<MetadataType | 'array', readonly FilterOperator[]> = {
+  string: [...EQUALITY, ...PRESENCE, ...TEXT_MATCH],
+  number: [...EQUALITY, ...PRESENCE, ...NUMBER_COMPARISON],
+  boolean: [...EQUALITY, ...PRESENCE],
+  date: [...EQUALITY, ...PRESENCE, ...TIME_COMPARISON],
+  datetime: [...EQUALITY, ...PRESENCE, ...TIME_COMPARISON],
+  object: PRESENCE,
+  array: [...EQUALITY, ...PRESENCE],
+};
+
+const operatorsOf = (field: FilterField): readonly FilterOperator[] =>
+  field.kind === 'metadata' && field.declared
+    ? DECLARED_OPERATORS[field.declared.array ? 'array' : field.declared.type]
+    : OPERATORS[field.kind];
+
 /** The operators each kind of field takes. */
 const OPERATORS: Record<FilterField['kind'], readonly FilterOperator[]> = {
   text: [...EQUALITY, ...PRESENCE, ...TEXT_MATCH],
@@ -106,7 +128,10 @@ class FilterReader {
   /** Values arrive as strings only. */
   private readonly strings: boolean;
 
-  constructor(private readonly source: FilterSource) {
+  constructor(
+    private readonly source: FilterSource,
+    private readonly rules: MetadataSchemaRules | undefined,
+  ) {
     this.strings = source === 'query';
   }
 
@@ -172,7 +197,12 @@ class FilterReader {
       if (metadataPath.length > FILTER_LIMITS.metadataPath) {
         this.fail(path, `is deeper than metadata nests (${FILTER_LIMITS.metadataPath} keys)`);
       }
-      return { kind: 'metadata', path: metadataPath };
+      const definition = metadataPath.length === 1 ? declaredType(this.rules, metadataPath[0]!) : undefined;
+      return {
+        kind: 'metadata',
+        path: metadataPath,
+        ...(definition && { declared: { type: definition.type, array: definition.array } }),
+      };
     }
     this.fail(
       path,
@@ -184,7 +214,7 @@ class FilterReader {
     this.conditions += 1;
     if (this.conditions > FILTER_LIMITS.conditions)
       this.fail(path, `is one condition too many: at most ${FILTER_LIMITS.conditions}`);
-    const allowed = OPERATORS[field.kind];
+    const allowed = operatorsOf(field);
     if (!includes(allowed, operator)) this.fail(path, `is not an operator for this field: use ${allowed.join(', ')}`);
     if (includes(PRESENCE, operator)) return { field, operator };
     if (operator === '$in' || operator === '$not_in') {
@@ -232,6 +262,24 @@ class FilterReader {
     return days;
   }
 
+  /** A value of a key the metadata schema declares: of its type, whatever the notation. */
+  private declaredValue(type: MetadataType, field: FilterField, value: unknown, path: string): unknown {
+    switch (type) {
+      case 'number':
+        return this.number(value, path);
+      case 'boolean': {
+        const literal = this.strings && typeof value === 'string' ? QUERY_LITERALS.get(value) : value;
+        if (typeof literal !== 'boolean') this.fail(path, 'must be true or false (the metadata schema declares a boolean)');
+        return literal;
+      }
+      case 'date':
+      case 'datetime':
+        return this.time(field, value, path);
+      default:
+        return this.text(value, path);
+    }
+  }
+
   private time(field: FilterField, value: unknown, path: string): TimeValue {
     if (typeof value === 'string' && isCalendarDate(value)) return { kind: 'day', date: value };
     if (field.kind !== 'date' && typeof value === 'string') {
@@ -248,6 +296,7 @@ class FilterReader {
    */
   private equalityValues(field: FilterField, value: unknown, path: string): unknown[] {
     if (field.kind === 'time' || field.kind === 'date') return [this.time(field, value, path)];
+    if (field.kind === 'metadata' && field.declared) return [this.declaredValue(field.declared.type, field, value, path)];
     if (field.kind !== 'metadata' || typeof value === 'string') {
       const text = this.text(value, path);
       if (field.kind !== 'metadata' || !this.strings) return [text];
@@ -272,15 +321,22 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
 
 const includes = <T extends string>(list: readonly T[], value: string): value is T => (list as readonly string[]).includes(value);
 
-/** Reads a filter object, or answers 400 naming what is wrong with it at `path`. */
-export const readCustomerFilter = (input: unknown, path: string, source: FilterSource): FilterGroup =>
-  new FilterReader(source).group(input, path, 0);
+/**
+ * Reads a filter object, or answers 400 naming what is wrong with it at `path`. With the
+ * metadata schema's rules, a declared metadata key takes the operators and values of its type.
+ */
+export const readCustomerFilter = (
+  input: unknown,
+  path: string,
+  source: FilterSource,
+  rules?: MetadataSchemaRules,
+): FilterGroup => new FilterReader(source, rules).group(input, path, 0);
 
 /**
  * The list's `filters` parameter: JSON, or Voucherify's bracket notation, which the official
  * SDKs send (`filters[email][conditions][$is]=…`); none when neither is given.
  */
-export function listFilter(query: Record<string, unknown>): FilterGroup | undefined {
+export function listFilter(query: Record<string, unknown>, rules: MetadataSchemaRules | undefined): FilterGroup | undefined {
   const bracketed = Object.entries(query).filter(([key]) => key.startsWith('filters['));
   if (query.filters !== undefined && bracketed.length > 0) {
     throw invalidQuery('Property .filters is given twice: as JSON and in bracket notation');
@@ -294,7 +350,7 @@ export function listFilter(query: Record<string, unknown>): FilterGroup | undefi
         'Property .filters must be a JSON object, or given in bracket notation (filters[email][conditions][$is]=…)',
       );
     }
-    return readCustomerFilter(parsed, 'Property .filters', 'query-json');
+    return readCustomerFilter(parsed, 'Property .filters', 'query-json', rules);
   }
   if (bracketed.length === 0) return undefined;
   // Deep enough for the nesting the language allows; deeper brackets stay one literal key, which the reader refuses.
@@ -303,5 +359,5 @@ export function listFilter(query: Record<string, unknown>): FilterGroup | undefi
     arrayLimit: FILTER_LIMITS.values,
     parameterLimit: 1000,
   });
-  return readCustomerFilter(filters, 'Property .filters', 'query');
+  return readCustomerFilter(filters, 'Property .filters', 'query', rules);
 }

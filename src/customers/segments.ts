@@ -4,12 +4,23 @@ import { newSegmentId } from '../ids.js';
 import type { CustomerSegmentList, Segment, SegmentCreateBody, SegmentList, SegmentListQuery } from '../schemas/segment.js';
 import { timestamp } from '../timestamps.js';
 import { readCustomerFilter, type FilterGroup } from './filters.js';
+import type { MetadataSchemaRules } from './metadata-rules.js';
 import { filterCondition } from './repository/filters.js';
 import type { CustomerRepository } from './repository/index.js';
 import { listedIn, type SegmentRow, type segmentStore } from './repository/segments.js';
 
-/** A stored filter was checked when its segment was made: it reads the same way again. */
-const storedFilter = (segment: SegmentRow): FilterGroup => readCustomerFilter(segment.filter, 'filter', 'body');
+/**
+ * A stored filter, read with the metadata schema in force now, which types the keys it declares.
+ * The filter was checked when its segment was made: if the schema has changed since so that it
+ * no longer fits, it is read untyped, as it was then without a schema.
+ */
+function storedFilter(segment: SegmentRow, rules: MetadataSchemaRules | undefined): FilterGroup {
+  try {
+    return readCustomerFilter(segment.filter, 'filter', 'body', rules);
+  } catch {
+    return readCustomerFilter(segment.filter, 'filter', 'body');
+  }
+}
 
 const present = (row: SegmentRow): Segment => ({
   id: row.id,
@@ -25,7 +36,11 @@ const present = (row: SegmentRow): Segment => ({
  * Segments of customers. A static segment lists customers; an auto-update segment is its
  * filter, evaluated by every read, so its members follow each write at once.
  */
-export function createSegmentService(segments: ReturnType<typeof segmentStore>, customers: CustomerRepository) {
+export function createSegmentService(
+  segments: ReturnType<typeof segmentStore>,
+  customers: CustomerRepository,
+  metadataRules: () => Promise<MetadataSchemaRules | undefined>,
+) {
   async function found(id: string): Promise<SegmentRow> {
     const segment = await segments.get(id);
     if (!segment) throw notFound('segment', id);
@@ -45,7 +60,7 @@ export function createSegmentService(segments: ReturnType<typeof segmentStore>, 
       }
       if (isStatic && body.customers === undefined) throw new ApiError(400, { details: 'Property .customers is required' });
       if (!isStatic && body.filter === undefined) throw new ApiError(400, { details: 'Property .filter is required' });
-      if (!isStatic) readCustomerFilter(body.filter, 'Property .filter', 'body');
+      if (!isStatic) readCustomerFilter(body.filter, 'Property .filter', 'body', await metadataRules());
       const row: SegmentRow = {
         id: newSegmentId(),
         name: body.name,
@@ -78,7 +93,8 @@ export function createSegmentService(segments: ReturnType<typeof segmentStore>, 
     async ofCustomer(key: string): Promise<CustomerSegmentList> {
       const customer = await customers.get(key);
       if (!customer) throw notFound('customer', key);
-      const rows = await segments.ofCustomer(customer.id, storedFilter);
+      const rules = await metadataRules();
+      const rows = await segments.ofCustomer(customer.id, (segment) => storedFilter(segment, rules));
       rows.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
       return {
         object: 'list',
@@ -91,7 +107,7 @@ export function createSegmentService(segments: ReturnType<typeof segmentStore>, 
     /** The members of a segment as a condition on customers, for the list's segment_id. */
     async membership(id: string): Promise<Expression<SqlBool>> {
       const segment = await found(id);
-      return segment.type === 'static' ? listedIn(segment.id) : filterCondition(storedFilter(segment));
+      return segment.type === 'static' ? listedIn(segment.id) : filterCondition(storedFilter(segment, await metadataRules()));
     },
   };
 }

@@ -206,7 +206,7 @@ export function createCustomerService(
       if (startingAfter !== undefined && pageNumber > 1) {
         throw invalidQuery('Property .page cannot be combined with starting_after');
       }
-      const filter = listFilter(query);
+      const filter = listFilter(query, await metadataRules());
       const condition = both(
         filter && filterCondition(filter),
         query.segment_id === undefined ? undefined : await segments.membership(query.segment_id),

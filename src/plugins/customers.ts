@@ -19,14 +19,12 @@ declare module 'fastify' {
 export default fp<CustomerServiceOptions & { projectId: string }>(
   async (app, { projectId, ...options }) => {
     const repository = createCustomerRepository(app.db);
-    const segments = createSegmentService(segmentStore(app.db), repository);
     const metadataSchemas = createMetadataSchemaService(metadataSchemaStore(app.db), { projectId });
+    const metadataRules = () => metadataSchemas.customerRules();
+    const segments = createSegmentService(segmentStore(app.db), repository, metadataRules);
     app.decorate('segments', segments);
     app.decorate('metadataSchemas', metadataSchemas);
-    app.decorate(
-      'customers',
-      createCustomerService(repository, options, { segments, metadataRules: () => metadataSchemas.customerRules() }),
-    );
+    app.decorate('customers', createCustomerService(repository, options, { segments, metadataRules }));
   },
   { name: 'customers', dependencies: ['database'] },
 );

@@ -55,8 +55,12 @@ function atTime(field: FilterField, value: TimeValue): Condition {
 
 /** Whether the field equals one of the values; false, never unknown, for a field without a value. */
 function equalsAny(field: FilterField, values: unknown[]): Condition {
-  if (field.kind === 'metadata') return any(values.map((value) => containing(field.path, value)));
-  if (field.kind === 'time' || field.kind === 'date') {
+  const declared = field.kind === 'metadata' ? field.declared : undefined;
+  if (field.kind === 'metadata' && !(declared?.type === 'date' || declared?.type === 'datetime')) {
+    // A declared array holds the value among its elements.
+    return any(values.map((value) => containing(field.path, declared?.array ? [value] : value)));
+  }
+  if (field.kind !== 'text' && field.kind !== 'address') {
     return sql`coalesce(${any(values.map((value) => atTime(field, value as TimeValue)))}, false)`;
   }
   return sql`coalesce(${text(field)} = ANY(${values}::text[]), false)`;
