@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { VoucherifyServerSide } from '@voucherify/sdk';
 import qs from 'qs';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
 import { finishedAction } from './support/async-actions.js';
 import { ANY_TIMESTAMP, errorBody, invalidPayload, invalidQuery, unique } from './support/customers.js';
