@@ -185,6 +185,23 @@ describe('GET /v1/customers/{id}/segments', () => {
     expect(after.body.data.map((segment: { name: string }) => segment.name)).toEqual(['Listed', 'Silver']);
   });
 
+  it('evaluates more auto-update segments than one statement can return columns for', async () => {
+    const run = unique('many');
+    const ann = await customer(run, 'ann', { n: 7 });
+    // 1,700 filters: more than PostgreSQL's 1,664 result columns of one statement.
+    for (let n = 0; n < 1_700; n += 1) {
+      await api
+        .post('/v1/segments', {
+          name: `${run} ${n}`,
+          type: 'auto-update',
+          filter: { 'metadata.run': { conditions: { $is: run } }, 'metadata.n': { conditions: { $is: n % 850 } } },
+        })
+        .expect(200);
+    }
+    const response = await api.get(`/v1/customers/${ann.id}/segments`).expect(200);
+    expect(response.body.data.map((segment: { name: string }) => segment.name)).toEqual([`${run} 7`, `${run} 857`]);
+  });
+
   it('answers 404 for an unknown customer', async () => {
     expect((await api.get('/v1/customers/nobody-here/segments').expect(404)).body).toEqual(customerNotFound('nobody-here'));
   });

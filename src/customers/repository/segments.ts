@@ -95,6 +95,9 @@ const AUTO_UPDATE = statement((_args: { all: true }) =>
   builder.selectFrom('segments').select(SEGMENT_SELECTION).where('segments.type', '=', 'auto-update'),
 );
 
+/** Auto-update segments evaluated by one statement, well under PostgreSQL's 1,664 result columns. */
+const SEGMENTS_PER_STATEMENT = 500;
+
 /** Static membership as a condition on customers: listed in the segment. */
 export const listedIn = (segmentId: string): Expression<SqlBool> =>
   sql<SqlBool>`${customerColumn('id')} IN (SELECT ${sql.ref('segment_members.customer_id')} FROM ${sql.table('segment_members')}
@@ -144,16 +147,22 @@ export function segmentStore(db: pg.Pool) {
         run(db, STATIC_OF_CUSTOMER, { customerId }),
         run(db, AUTO_UPDATE, { all: true }),
       ]);
-      if (automatic.length === 0) return listed;
-      const [matches] = await runOnce(
-        db,
-        builder
-          .selectFrom('customers')
-          .select(automatic.map((segment, index) => filterCondition(read(segment)).as(`s${index}`)))
-          .where('customers.id', '=', customerId),
-      );
-      const row = (matches ?? {}) as Record<string, boolean>;
-      return [...listed, ...automatic.filter((_segment, index) => row[`s${index}`] === true)];
+      // A statement returns at most 1,664 columns: the filters go a few hundred at a time.
+      const matched = new Set<number>();
+      for (let start = 0; start < automatic.length; start += SEGMENTS_PER_STATEMENT) {
+        const chunk = automatic.slice(start, start + SEGMENTS_PER_STATEMENT);
+        const [row] = await runOnce(
+          db,
+          builder
+            .selectFrom('customers')
+            .select(chunk.map((segment, index) => filterCondition(read(segment)).as(`s${index}`)))
+            .where('customers.id', '=', customerId),
+        );
+        chunk.forEach((_segment, index) => {
+          if ((row as Record<string, boolean> | undefined)?.[`s${index}`] === true) matched.add(start + index);
+        });
+      }
+      return [...listed, ...automatic.filter((_segment, index) => matched.has(index))];
     },
   };
 }
