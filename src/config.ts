@@ -43,6 +43,7 @@ export const EnvSchema = Type.Object({
   JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
   JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
   JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
+  IDEMPOTENCY_KEY_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600, default: 24 * 3600 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -103,6 +104,8 @@ export interface Config {
   cockpitSecretGenerated: boolean;
   /** Requests each app id may make per minute on /v1; 0 turns rate limiting off. */
   rateLimitPerMinute: number;
+  /** How long the answer to a request sent with an Idempotency-Key is kept for a repeat. */
+  idempotencyKeyTtlSeconds: number;
 }
 
 export interface LoadConfigOptions {
@@ -196,5 +199,6 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
     cockpitSecretGenerated: !env.COCKPIT_SECRET,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    idempotencyKeyTtlSeconds: env.IDEMPOTENCY_KEY_TTL_SECONDS,
   };
 }

@@ -1,7 +1,69 @@
-import type pg from 'pg';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pg from 'pg';
 
-/** Runs `work` in one transaction on one connection of the pool: committed if it returns, rolled back if it throws. */
+/**
+ * The transaction a request runs all its statements in (a request sent with an
+ * Idempotency-Key: its writes and its stored answer commit together), and what waits for the
+ * commit.
+ */
+interface RequestTransaction {
+  client: pg.PoolClient;
+  afterCommit: Array<() => void>;
+}
+
+const requestTransaction = new AsyncLocalStorage<RequestTransaction>();
+
+/**
+ * Runs `work` with every statement on `client`, which holds an open transaction: statements
+ * sent to the pool (TransactionalPool) and transactions begun (withTransaction) join it. The
+ * caller commits, then calls `committed()` to run what waited for the commit.
+ */
+export function inRequestTransaction<T>(
+  client: pg.PoolClient,
+  work: () => Promise<T>,
+): { result: Promise<T>; committed(): void } {
+  const transaction: RequestTransaction = { client, afterCommit: [] };
+  return {
+    result: requestTransaction.run(transaction, work),
+    committed: () => {
+      // Outside the request's context: work started here must not send statements to its released connection.
+      requestTransaction.exit(() => {
+        for (const callback of transaction.afterCommit) callback();
+      });
+    },
+  };
+}
+
+/** Calls `callback` once what was just written is committed: now, or when the request's transaction commits. */
+export function afterCommit(callback: () => void): void {
+  const transaction = requestTransaction.getStore();
+  if (transaction) transaction.afterCommit.push(callback);
+  else callback();
+}
+
+type Query = (...args: unknown[]) => never;
+
+/**
+ * The service's pool: a statement sent to it while a request runs in its own transaction
+ * (inRequestTransaction) goes to that transaction's connection; any other, to a pooled one.
+ */
+export class TransactionalPool extends pg.Pool {
+  // One signature for pg's many overloads: the arguments go on unchanged.
+  override query(...args: unknown[]): never {
+    const transaction = requestTransaction.getStore();
+    if (transaction) return (transaction.client.query as Query).apply(transaction.client, args);
+    return (super.query as Query).apply(this, args);
+  }
+}
+
+/**
+ * Runs `work` in one transaction on one connection of the pool: committed if it returns, rolled
+ * back if it throws. Inside a request's own transaction it is part of that one, which commits
+ * or rolls back as a whole.
+ */
 export async function withTransaction<T>(db: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  const joined = requestTransaction.getStore();
+  if (joined) return work(joined.client);
   const tx = await db.connect();
   // A connection that cannot even roll back is discarded instead of going back to the pool.
   let broken: Error | undefined;
