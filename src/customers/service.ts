@@ -1,4 +1,4 @@
-import { invalidQuery, notFound } from '../errors.js';
+import { invalidQuery, notFound, preconditionFailed } from '../errors.js';
 import { newCustomerId, newPermanentDeletionId } from '../ids.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
 import {
@@ -25,6 +25,7 @@ import {
   EMPTY_SUMMARY,
 } from '../schemas/customer.js';
 import { cockpitToken, isCockpitToken } from './cockpit.js';
+import type { CustomerVersion } from './etag.js';
 import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
 
 export interface CustomerServiceOptions {
@@ -89,6 +90,15 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
     return present(row);
   };
 
+  /**
+   * Why a write by key changed nothing: no such customer (404), or, with If-Match, a customer of
+   * another version (412). The write itself checked the version; this only tells the two apart.
+   */
+  async function failedWrite(key: string, ifMatch: readonly CustomerVersion[] | undefined): Promise<never> {
+    if (ifMatch !== undefined && (await repository.get(key))) throw preconditionFailed('customer', key);
+    throw notFound('customer', key);
+  }
+
   const presentEvent = (event: EventRow, cockpit: string): CustomerActivity => ({
     id: event.id,
     type: event.type,
@@ -141,12 +151,15 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
       return found(key, await repository.get(key));
     },
 
+    /** PUT /customers/{id}, of the versions `ifMatch` accepts when given (If-Match). */
     async update(
       key: string,
       { id: _id, source_id: _sourceId, ...fields }: CustomerUpdateBody,
       requestId: string,
+      ifMatch?: readonly CustomerVersion[],
     ): Promise<Customer> {
-      return found(key, await repository.update(key, toChanges(fields), stampFor(requestId)));
+      const row = await repository.update(key, toChanges(fields), stampFor(requestId), ifMatch);
+      return row ? present(row) : failedWrite(key, ifMatch);
     },
 
     /**
@@ -158,8 +171,9 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
       return found(id, row?.id === id ? row : undefined);
     },
 
-    async remove(key: string, requestId: string): Promise<void> {
-      if (!(await repository.remove(key, stampFor(requestId)))) throw notFound('customer', key);
+    /** DELETE /customers/{id}, of the versions `ifMatch` accepts when given (If-Match). */
+    async remove(key: string, requestId: string, ifMatch?: readonly CustomerVersion[]): Promise<void> {
+      if (!(await repository.remove(key, stampFor(requestId), ifMatch))) await failedWrite(key, ifMatch);
     },
 
     async list(query: CustomerListQuery): Promise<CustomerList> {
