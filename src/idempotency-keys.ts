@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { escapeLiteral } from 'pg';
 import type { Queryable } from './transaction.js';
 
 /**
@@ -50,35 +51,34 @@ export interface StoredAnswer {
 export function createIdempotencyKeyStore({ ttlSeconds }: { ttlSeconds: number }) {
   return {
     /**
-     * Begins the transaction a keyed request runs in, holding its key until the transaction
-     * ends; false when another transaction holds it (the key is in use). One round trip: the
-     * lock id is a number computed here, so no parameter is needed.
+     * Begins the transaction a keyed request runs in, taking its key for as long as the
+     * transaction lasts (`locked`, false while another transaction holds it), and reads the
+     * stored answer as of after the lock: one committed by the key's previous holder is seen.
+     * One round trip: each statement of the string runs in turn, on a snapshot of its own, and
+     * the values are escaped literals (the key is printable ASCII, the lock id a number).
      */
-    async begin(tx: Queryable, appId: string, key: string): Promise<boolean> {
+    async begin(tx: Queryable, appId: string, key: string): Promise<{ locked: boolean; stored?: StoredAnswer }> {
       const results = (await tx.query(
-        `BEGIN; SELECT pg_try_advisory_xact_lock(${lockId(appId, key)}) AS locked`,
-      )) as unknown as Array<{ rows: Array<{ locked: boolean }> }>;
-      return results[1]!.rows[0]!.locked;
+        `BEGIN; SELECT pg_try_advisory_xact_lock(${lockId(appId, key)}) AS locked;
+         SELECT fingerprint, status, headers, body FROM idempotency_keys
+         WHERE app_id = ${escapeLiteral(appId)} AND key = ${escapeLiteral(key)} AND expires_at > now()`,
+      )) as unknown as [unknown, { rows: Array<{ locked: boolean }> }, { rows: StoredAnswer[] }];
+      return { locked: results[1].rows[0]!.locked, stored: results[2].rows[0] };
     },
 
-    /** The stored answer to the app's key, unless it expired. */
-    async find(db: Queryable, appId: string, key: string): Promise<StoredAnswer | undefined> {
-      const { rows } = await db.query<StoredAnswer>(
-        `SELECT fingerprint, status, headers, body FROM idempotency_keys
-         WHERE app_id = $1 AND key = $2 AND expires_at > now()`,
-        [appId, key],
-      );
-      return rows[0];
-    },
-
-    /** Stores the answer, in the transaction of the request's writes; an expired answer to the key is replaced. */
-    async store(tx: Queryable, appId: string, key: string, answer: StoredAnswer): Promise<void> {
+    /**
+     * Stores the answer and commits the transaction of the request's writes with it, in one round
+     * trip (escaped literals, as begin()). An expired answer to the key is replaced.
+     */
+    async storeAndCommit(tx: Queryable, appId: string, key: string, answer: StoredAnswer): Promise<void> {
       await tx.query(
         `INSERT INTO idempotency_keys (app_id, key, fingerprint, status, headers, body, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now(), now() + make_interval(secs => $7))
+         VALUES (${[appId, key, answer.fingerprint].map(escapeLiteral).join(', ')}, ${Number(answer.status)},
+           ${escapeLiteral(JSON.stringify(answer.headers))}, ${escapeLiteral(answer.body)}, now(),
+           now() + make_interval(secs => ${Number(ttlSeconds)}))
          ON CONFLICT (app_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
-           headers = excluded.headers, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at`,
-        [appId, key, answer.fingerprint, answer.status, JSON.stringify(answer.headers), answer.body, ttlSeconds],
+           headers = excluded.headers, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at;
+         COMMIT`,
       );
     },
 

@@ -131,9 +131,9 @@ export default fp<IdempotencyOptions>(
       };
       let stored: StoredAnswer | undefined;
       try {
-        const locked = await keys.begin(client, appId, key);
-        stored = await keys.find(client, appId, key);
-        if (!locked && !stored) {
+        const begun = await keys.begin(client, appId, key);
+        stored = begun.stored;
+        if (!begun.locked && !stored) {
           throw new ApiError(409, {
             key: 'idempotency_key_in_use',
             message: 'Idempotency key in use',
@@ -181,8 +181,7 @@ export default fp<IdempotencyOptions>(
           );
           const body = status === 204 || payload == null ? '' : String(payload);
           const answer = { fingerprint: print, status, headers, body };
-          await keys.store(keyed.client, keyed.appId, keyed.key, answer);
-          await keyed.client.query('COMMIT');
+          await keys.storeAndCommit(keyed.client, keyed.appId, keyed.key, answer);
         } else {
           await keyed.client.query('ROLLBACK');
         }
