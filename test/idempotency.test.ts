@@ -149,6 +149,19 @@ describe('Idempotency-Key on PUT and DELETE /v1/customers/:customerId', () => {
   });
 });
 
+describe('Idempotency-Key on POST /v1/customers/:customerId/permanent-deletion', () => {
+  it('replays the deletion record instead of answering 404 for the customer now gone', async () => {
+    const key = unique('key');
+    const created = await api.post('/v1/customers', { name: 'Erased' }).expect(200);
+    const path = `/v1/customers/${created.body.id}/permanent-deletion`;
+    const first = await api.post(path).set('Idempotency-Key', key).expect(200);
+    const again = await api.post(path).set('Idempotency-Key', key).expect(200);
+    expect(again.text).toBe(first.text);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    await api.post(path).expect(404);
+  });
+});
+
 describe('Idempotency-Key on the async actions', () => {
   it('answers a repeated bulk update with the same async_action_id, queued once', async () => {
     const key = unique('key');

@@ -197,6 +197,17 @@ export default fp<IdempotencyOptions>(
       return payload;
     }
 
+    /** Ends the transaction of a request whose answer never went through onSend, once its handler is done with it. */
+    async function abandon(keyed: KeyedRequest) {
+      await keyed.handled;
+      if (keyed.finished) return;
+      keyed.finished = true;
+      await keyed.client.query('ROLLBACK').then(
+        () => keyed.release(),
+        (error: Error) => keyed.release(error),
+      );
+    }
+
     app.addHook('onRoute', (route) => {
       const methods = [route.method].flat();
       if (!route.url.startsWith(under) || !methods.some((method) => KEYED_METHODS.has(method))) return;
@@ -213,18 +224,15 @@ export default fp<IdempotencyOptions>(
       }
     });
 
-    app.addHook('onSend', async (request, reply, payload) => finish(request, reply, payload));
-    // A request whose answer never went through onSend still ends its transaction, once its handler is done with it.
-    app.addHook('onResponse', async (request) => {
+    // Callback hooks: a request without a key passes them without a promise.
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (!request.idempotency) return done(null, payload);
+      finish(request, reply, payload).then((answer) => done(null, answer), done);
+    });
+    app.addHook('onResponse', (request, _reply, done) => {
       const keyed = request.idempotency;
-      if (!keyed || keyed.finished) return;
-      await keyed.handled;
-      if (keyed.finished) return;
-      keyed.finished = true;
-      await keyed.client.query('ROLLBACK').then(
-        () => keyed.release(),
-        (error: Error) => keyed.release(error),
-      );
+      if (!keyed || keyed.finished) return done();
+      abandon(keyed).then(() => done(), done);
     });
 
     const removeExpired = async () => {
