@@ -67,19 +67,19 @@ export function createIdempotencyKeyStore({ ttlSeconds }: { ttlSeconds: number }
     },
 
     /**
-     * Stores the answer and commits the transaction of the request's writes with it, in one round
-     * trip (escaped literals, as begin()). An expired answer to the key is replaced.
+     * Stores the answer and commits the transaction of the request's writes with it. The insert is
+     * a prepared statement (the body can be large: no literal to escape, no text to parse each
+     * time). An expired answer to the key is replaced.
      */
     async storeAndCommit(tx: Queryable, appId: string, key: string, answer: StoredAnswer): Promise<void> {
       await tx.query(
         `INSERT INTO idempotency_keys (app_id, key, fingerprint, status, headers, body, created_at, expires_at)
-         VALUES (${[appId, key, answer.fingerprint].map(escapeLiteral).join(', ')}, ${Number(answer.status)},
-           ${escapeLiteral(JSON.stringify(answer.headers))}, ${escapeLiteral(answer.body)}, now(),
-           now() + make_interval(secs => ${Number(ttlSeconds)}))
+         VALUES ($1, $2, $3, $4, $5, $6, now(), now() + make_interval(secs => $7))
          ON CONFLICT (app_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status,
-           headers = excluded.headers, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at;
-         COMMIT`,
+           headers = excluded.headers, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at`,
+        [appId, key, answer.fingerprint, answer.status, JSON.stringify(answer.headers), answer.body, ttlSeconds],
       );
+      await tx.query('COMMIT');
     },
 
     /**
