@@ -9,24 +9,34 @@ import pg from 'pg';
 interface RequestTransaction {
   client: pg.PoolClient;
   afterCommit: Array<() => void>;
+  /** Once it committed or rolled back: a statement sent later (work the request left running) goes to the pool. */
+  ended: boolean;
 }
 
 const requestTransaction = new AsyncLocalStorage<RequestTransaction>();
 
+/** The request's transaction, while it is open. */
+const openTransaction = (): RequestTransaction | undefined => {
+  const transaction = requestTransaction.getStore();
+  return transaction?.ended === false ? transaction : undefined;
+};
+
 /**
  * Runs `work` with every statement on `client`, which holds an open transaction: statements
  * sent to the pool (TransactionalPool) and transactions begun (withTransaction) join it. The
- * caller commits, then calls `committed()` to run what waited for the commit.
+ * caller commits or rolls back, then calls `ended()`, which runs what waited for a commit.
  */
 export function inRequestTransaction<T>(
   client: pg.PoolClient,
   work: () => Promise<T>,
-): { result: Promise<T>; committed(): void } {
-  const transaction: RequestTransaction = { client, afterCommit: [] };
+): { result: Promise<T>; ended(committed: boolean): void } {
+  const transaction: RequestTransaction = { client, afterCommit: [], ended: false };
   return {
     result: requestTransaction.run(transaction, work),
-    committed: () => {
-      // Outside the request's context: work started here must not send statements to its released connection.
+    ended: (committed) => {
+      transaction.ended = true;
+      if (!committed) return;
+      // Outside the request's context: work started here has nothing to do with its transaction.
       requestTransaction.exit(() => {
         for (const callback of transaction.afterCommit) callback();
       });
@@ -36,7 +46,7 @@ export function inRequestTransaction<T>(
 
 /** Calls `callback` once what was just written is committed: now, or when the request's transaction commits. */
 export function afterCommit(callback: () => void): void {
-  const transaction = requestTransaction.getStore();
+  const transaction = openTransaction();
   if (transaction) transaction.afterCommit.push(callback);
   else callback();
 }
@@ -50,7 +60,7 @@ type Query = (...args: unknown[]) => never;
 export class TransactionalPool extends pg.Pool {
   // One signature for pg's many overloads: the arguments go on unchanged.
   override query(...args: unknown[]): never {
-    const transaction = requestTransaction.getStore();
+    const transaction = openTransaction();
     if (transaction) return (transaction.client.query as Query).apply(transaction.client, args);
     return (super.query as Query).apply(this, args);
   }
@@ -62,7 +72,7 @@ export class TransactionalPool extends pg.Pool {
  * or rolls back as a whole.
  */
 export async function withTransaction<T>(db: pg.Pool, work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
-  const joined = requestTransaction.getStore();
+  const joined = openTransaction();
   if (joined) return work(joined.client);
   const tx = await db.connect();
   // A connection that cannot even roll back is discarded instead of going back to the pool.

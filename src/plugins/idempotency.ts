@@ -44,8 +44,8 @@ export interface KeyedRequest {
   fingerprint?: string;
   /** File routes: fed the uploaded file while it is stored (the route hands it to the upload). */
   fileDigest?: Hash;
-  /** Runs what waited for the commit. */
-  committed?: () => void;
+  /** Marks the transaction ended (later statements go to the pool) and, after a commit, runs what waited for it. */
+  ended?: (committed: boolean) => void;
   /** Settles once the route's handler has. */
   handled?: Promise<unknown>;
   finished: boolean;
@@ -154,8 +154,8 @@ export default fp<IdempotencyOptions>(
       const keyed: KeyedRequest = { appId, key, client, release, fingerprint: print, finished: false };
       if (body === 'file') keyed.fileDigest = createHash('sha256');
       request.idempotency = keyed;
-      const { result, committed } = inRequestTransaction(client, async () => handler.call(this, request, reply));
-      keyed.committed = committed;
+      const { result, ended } = inRequestTransaction(client, async () => handler.call(this, request, reply));
+      keyed.ended = ended;
       keyed.handled = result.catch(() => undefined);
       return result;
     }
@@ -185,15 +185,16 @@ export default fp<IdempotencyOptions>(
         } else {
           await keyed.client.query('ROLLBACK');
         }
+        keyed.ended?.(store);
         keyed.release();
       } catch (error) {
+        keyed.ended?.(false);
         keyed.release(error as Error);
         request.log.error({ err: error }, 'the answer to a keyed request could not be committed');
         const unavailable = new ApiError(503, { details: 'The request could not be completed: send it again', retryAfter: 1 });
         reply.code(503).header('retry-after', '1').header('content-type', 'application/json; charset=utf-8').removeHeader('etag');
         return JSON.stringify(errorBody(unavailable, request.id));
       }
-      if (store) keyed.committed?.();
       return payload;
     }
 
@@ -202,6 +203,7 @@ export default fp<IdempotencyOptions>(
       await keyed.handled;
       if (keyed.finished) return;
       keyed.finished = true;
+      keyed.ended?.(false);
       await keyed.client.query('ROLLBACK').then(
         () => keyed.release(),
         (error: Error) => keyed.release(error),
