@@ -14,7 +14,7 @@
  * BENCH_DURATION seconds per run (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16),
  * BENCH_ROWS for the large data set (1000000), BENCH_ONLY=scenario,scenario to run a subset.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { createCustomerRepository } from '../src/customers/repository/index.js';
-import { median, prepareDatabase, residentBytes } from './support.js';
+import { median, prepareDatabase, residentBytes, startServer, wrk, type WrkResult } from './support.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -38,6 +38,14 @@ const ONLY = env.BENCH_ONLY?.split(',');
 const AUTH = { appId: 'bench', secret: 'bench-secret' };
 
 const log = (message: string) => console.error(`[bench] ${message}`);
+
+/** How wrk runs every scenario, with the scenario's environment. */
+const wrkSettings = (extraEnv: Record<string, string>) => ({
+  connections: CONNECTIONS,
+  durationSeconds: DURATION,
+  auth: AUTH,
+  extraEnv,
+});
 
 // ---------------------------------------------------------------- data
 
@@ -207,40 +215,6 @@ async function pgbenchScript(url: string, scenario: Scenario, cursor: string, di
 
 // ---------------------------------------------------------------- processes
 
-async function startServer(
-  command: string[],
-  url: string,
-  extraEnv: Record<string, string> = {},
-): Promise<{ base: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, command, {
-    cwd: root,
-    env: {
-      ...env,
-      DATABASE_URL: url,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      API_KEYS: `${AUTH.appId}:${AUTH.secret}`,
-      COCKPIT_SECRET: 'bench-cockpit-secret-0123456789abcdef',
-      // The limiter runs on every request, as in production, but never refuses one here.
-      RATE_LIMIT_PER_MINUTE: '1000000000',
-      NODE_ENV: 'production',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const base = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(output);
-      if (match) resolve(match[1]!);
-      if (output.length > 1 << 16) output = output.slice(-4096);
-    });
-    child.once('exit', (code) => reject(new Error(`${command.join(' ')} exited with ${code}`)));
-  });
-  return { base, child };
-}
-
 /** Highest resident memory of a process while `work` runs, in MiB. */
 async function peakMemory<T>(pid: number, work: Promise<T>): Promise<{ result: T; peakMiB: number }> {
   let peak = 0;
@@ -252,46 +226,6 @@ async function peakMemory<T>(pid: number, work: Promise<T>): Promise<{ result: T
   clearInterval(timer);
   await sample();
   return { result, peakMiB: peak };
-}
-
-interface WrkResult {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-const toMs = (value: string, unit: string) => Number(value) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? NaN);
-
-async function wrk(base: string, scenario: Scenario, luaFile: string, extraEnv: Record<string, string>): Promise<WrkResult> {
-  const { stdout } = await run(
-    'wrk',
-    [
-      '-t1',
-      `-c${CONNECTIONS}`,
-      `-d${DURATION}s`,
-      '--latency',
-      '-H',
-      `X-App-Id: ${AUTH.appId}`,
-      '-H',
-      `X-App-Token: ${AUTH.secret}`,
-      '-s',
-      luaFile,
-      base,
-    ],
-    { env: { ...env, ...extraEnv } },
-  );
-  const latency = (percent: string) => {
-    const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s|m)$`, 'm').exec(stdout);
-    return match ? toMs(match[1]!, match[2]!) : NaN;
-  };
-  const errors =
-    Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
-    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
-      .exec(stdout)
-      ?.slice(1)
-      .reduce((sum, n) => sum + Number(n), 0) ?? 0);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]), p50: latency('50'), p99: latency('99'), errors };
 }
 
 async function pgbench(url: string, script: string): Promise<number> {
@@ -335,9 +269,9 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
   await db.end();
   const wrkEnv = { ROWS: String(rows), CURSOR: cursor };
 
-  const service = await startServer(['dist/server.js'], url);
-  const reference = await startServer(['--import', 'tsx', 'bench/reference-server.ts'], url);
-  const bare = await startServer(['--import', 'tsx', 'bench/bare-server.ts'], url);
+  const service = await startServer(['dist/server.js'], url, AUTH);
+  const reference = await startServer(['--import', 'tsx', 'bench/reference-server.ts'], url, AUTH);
+  const bare = await startServer(['--import', 'tsx', 'bench/bare-server.ts'], url, AUTH);
   const results: Measured[] = [];
   try {
     for (const scenario of scenarios(rows).filter((candidate) => names.includes(candidate.name))) {
@@ -351,11 +285,11 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
         const order = contestants.map((_, index) => contestants[(index + round) % contestants.length]!);
         for (const which of order) {
           if (which === 'service') {
-            const { result, peakMiB } = await peakMemory(service.child.pid!, wrk(service.base, scenario, luaFile, wrkEnv));
+            const { result, peakMiB } = await peakMemory(service.child.pid!, wrk(service.base, luaFile, wrkSettings(wrkEnv)));
             measured.service.push(result);
             measured.peakMiB = Math.max(measured.peakMiB, peakMiB);
           } else {
-            measured[which].push(await wrk((which === 'reference' ? reference : bare).base, scenario, luaFile, wrkEnv));
+            measured[which].push(await wrk((which === 'reference' ? reference : bare).base, luaFile, wrkSettings(wrkEnv)));
           }
         }
         if (script) measured.postgres.push(await pgbench(url, script));

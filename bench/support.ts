@@ -1,5 +1,5 @@
 /** What the benchmarks share: where they create databases, medians, a process's memory, a server's life. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,4 +100,102 @@ export async function serveUntilSignalled(app: FastifyInstance, pool: pg.Pool, n
         .then(() => process.exit(0));
     });
   }
+}
+
+/** An app id and its secret, as API_KEYS pairs them. */
+export interface BenchAuth {
+  appId: string;
+  secret: string;
+}
+
+/**
+ * Starts a server (`node <command>`) on `url` and a free port, in production mode, with the rate
+ * limit out of the way; resolves once it listens.
+ */
+export async function startServer(
+  command: string[],
+  url: string,
+  auth: BenchAuth,
+  extraEnv: Record<string, string> = {},
+): Promise<{ base: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, command, {
+    cwd: root,
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      API_KEYS: `${auth.appId}:${auth.secret}`,
+      COCKPIT_SECRET: 'bench-cockpit-secret-0123456789abcdef',
+      // The limiter runs on every request, as in production, but never refuses one here.
+      RATE_LIMIT_PER_MINUTE: '1000000000',
+      NODE_ENV: 'production',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = await new Promise<string>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk;
+      const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(output);
+      if (match) resolve(match[1]!);
+      if (output.length > 1 << 16) output = output.slice(-4096);
+    });
+    child.once('exit', (code) => reject(new Error(`${command.join(' ')} exited with ${code}`)));
+  });
+  return { base, child };
+}
+
+export interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+export interface WrkSettings {
+  connections: number;
+  durationSeconds: number;
+  auth: BenchAuth;
+  /** Environment of the Lua script. */
+  extraEnv?: Record<string, string>;
+}
+
+const toMs = (value: string, unit: string) => Number(value) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? NaN);
+
+/** One wrk run of a Lua script against `base`, authenticated: throughput, latency (ms) and errors. */
+export async function wrk(
+  base: string,
+  luaFile: string,
+  { connections, durationSeconds, auth, extraEnv = {} }: WrkSettings,
+): Promise<WrkResult> {
+  const { stdout } = await promisify(execFile)(
+    'wrk',
+    [
+      '-t1',
+      `-c${connections}`,
+      `-d${durationSeconds}s`,
+      '--latency',
+      '-H',
+      `X-App-Id: ${auth.appId}`,
+      '-H',
+      `X-App-Token: ${auth.secret}`,
+      '-s',
+      luaFile,
+      base,
+    ],
+    { env: { ...process.env, ...extraEnv } },
+  );
+  const latency = (percent: string) => {
+    const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s|m)$`, 'm').exec(stdout);
+    return match ? toMs(match[1]!, match[2]!) : NaN;
+  };
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
+    (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+      .exec(stdout)
+      ?.slice(1)
+      .reduce((sum, n) => sum + Number(n), 0) ?? 0);
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]), p50: latency('50'), p99: latency('99'), errors };
 }

@@ -10,6 +10,7 @@ import database from './plugins/database.js';
 import docs from './plugins/docs.js';
 import errors, { clientErrorHandler, replyWithError } from './plugins/errors.js';
 import health from './plugins/health.js';
+import idempotency from './plugins/idempotency.js';
 import input from './plugins/input.js';
 import jobs from './plugins/jobs.js';
 import metrics from './plugins/metrics.js';
@@ -73,6 +74,7 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(jobs, { jobs: config.jobs, links: reportLinks(config) });
   await app.register(cockpit);
   await app.register(asyncActionReports);
+  await app.register(idempotency, { under: '/v1/', ttlSeconds: config.idempotencyKeyTtlSeconds });
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
   await app.register(v1, {
     prefix: '/management/v1',

@@ -45,6 +45,7 @@ export const EnvSchema = Type.Object({
   JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
   ASYNC_ACTION_REPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
   PROJECT_ID: Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', default: 'default', description: 'letters, digits, _ and -' }),
+  IDEMPOTENCY_KEY_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600, default: 24 * 3600 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -109,6 +110,8 @@ export interface Config {
   cockpitSecretGenerated: boolean;
   /** Requests each app id may make per minute on /v1; 0 turns rate limiting off. */
   rateLimitPerMinute: number;
+  /** How long the answer to a request sent with an Idempotency-Key is kept for a repeat. */
+  idempotencyKeyTtlSeconds: number;
 }
 
 export interface LoadConfigOptions {
@@ -204,5 +207,6 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
     cockpitSecretGenerated: !env.COCKPIT_SECRET,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    idempotencyKeyTtlSeconds: env.IDEMPOTENCY_KEY_TTL_SECONDS,
   };
 }

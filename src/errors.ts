@@ -5,6 +5,7 @@ export const errorKeys: Record<number, { key: string; message: string }> = {
   404: { key: 'not_found', message: 'Resource not found' },
   405: { key: 'method_not_allowed', message: 'Method not allowed' },
   408: { key: 'request_timeout', message: 'Request timeout' },
+  412: { key: 'precondition_failed', message: 'Precondition failed' },
   413: { key: 'payload_too_large', message: 'Payload too large' },
   414: { key: 'uri_too_long', message: 'URI too long' },
   415: { key: 'unsupported_media_type', message: 'Unsupported media type' },
@@ -49,6 +50,14 @@ export class ApiError extends Error {
 
 export const invalidQuery = (details: string): ApiError =>
   new ApiError(400, { key: 'invalid_query_params', message: 'Invalid query params', details });
+
+/** An If-Match that no longer names the customer's version: it changed since the client read it. */
+export const preconditionFailed = (resourceType: string, resourceId: string): ApiError =>
+  new ApiError(412, {
+    details: `The ${resourceType} changed since the version named by If-Match: read it again`,
+    resourceId,
+    resourceType,
+  });
 
 export const notFound = (resourceType: string, resourceId: string): ApiError =>
   new ApiError(404, {

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       cockpitSecret: COCKPIT_SECRET,
       cockpitSecretGenerated: false,
       rateLimitPerMinute: 6000,
+      idempotencyKeyTtlSeconds: 86400,
     });
   });
 
@@ -124,6 +125,15 @@ describe('loadConfig', () => {
       cockpitSecret: COCKPIT_SECRET,
       rateLimitPerMinute: 120,
     });
+  });
+
+  it('reads how long idempotency keys are kept', () => {
+    expect(loadConfig({ DATABASE_URL, API_KEYS: 'a:b', IDEMPOTENCY_KEY_TTL_SECONDS: '3600' }).idempotencyKeyTtlSeconds).toBe(
+      3600,
+    );
+    expect(() => loadConfig({ DATABASE_URL, API_KEYS: 'a:b', IDEMPOTENCY_KEY_TTL_SECONDS: '0' })).toThrow(
+      'IDEMPOTENCY_KEY_TTL_SECONDS must be >= 1',
+    );
   });
 
   it('treats an empty variable as unset', () => {

@@ -119,8 +119,14 @@ describe('GET /openapi.json', () => {
 
   it('documents the error responses with the Error body', () => {
     const get = document.paths['/v1/customers/{customerId}']?.get;
-    expect(Object.keys(get?.responses ?? {}).sort()).toEqual(['200', '401', '404']);
+    expect(Object.keys(get?.responses ?? {}).sort()).toEqual(['200', '304', '401', '404']);
     expect(JSON.stringify(get?.responses['404'])).toContain('request_id');
+  });
+
+  it('documents the Idempotency-Key and If-Match answers of the writes', () => {
+    const put = document.paths['/v1/customers/{customerId}']?.put;
+    expect(Object.keys(put?.responses ?? {}).sort()).toEqual(['200', '400', '401', '404', '409', '412', '413', '415', '422']);
+    expect(JSON.stringify(put?.responses['422'])).toContain('request_id');
   });
 });
 

@@ -1,5 +1,5 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
-import { ApiError, invalidQuery, notFound } from '../errors.js';
+import { ApiError, invalidQuery, notFound, preconditionFailed } from '../errors.js';
 import { newCustomerId, newPermanentDeletionId } from '../ids.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
 import {
@@ -30,6 +30,7 @@ import { listFilter } from './filters.js';
 import { metadataSchemaProblem, type MetadataSchemaRules } from './metadata-rules.js';
 import { filterCondition } from './repository/filters.js';
 import type { SegmentService } from './segments.js';
+import type { CustomerVersion } from './etag.js';
 import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
 
 export interface CustomerServiceOptions {
@@ -119,6 +120,15 @@ export function createCustomerService(
     return present(row);
   };
 
+  /**
+   * Why a write by key changed nothing: no such customer (404), or, with If-Match, a customer of
+   * another version (412). The write itself checked the version; this only tells the two apart.
+   */
+  async function failedWrite(key: string, ifMatch: readonly CustomerVersion[] | undefined): Promise<never> {
+    if (ifMatch !== undefined && (await repository.get(key))) throw preconditionFailed('customer', key);
+    throw notFound('customer', key);
+  }
+
   const presentEvent = (event: EventRow, cockpit: string): CustomerActivity => ({
     id: event.id,
     type: event.type,
@@ -173,13 +183,16 @@ export function createCustomerService(
       return found(key, await repository.get(key));
     },
 
+    /** PUT /customers/{id}, of the versions `ifMatch` accepts when given (If-Match). */
     async update(
       key: string,
       { id: _id, source_id: _sourceId, ...fields }: CustomerUpdateBody,
       requestId: string,
+      ifMatch?: readonly CustomerVersion[],
     ): Promise<Customer> {
       await checkMetadata(fields.metadata, false);
-      return found(key, await repository.update(key, toChanges(fields), stampFor(requestId)));
+      const row = await repository.update(key, toChanges(fields), stampFor(requestId), ifMatch);
+      return row ? present(row) : failedWrite(key, ifMatch);
     },
 
     /**
@@ -191,8 +204,9 @@ export function createCustomerService(
       return found(id, row?.id === id ? row : undefined);
     },
 
-    async remove(key: string, requestId: string): Promise<void> {
-      if (!(await repository.remove(key, stampFor(requestId)))) throw notFound('customer', key);
+    /** DELETE /customers/{id}, of the versions `ifMatch` accepts when given (If-Match). */
+    async remove(key: string, requestId: string, ifMatch?: readonly CustomerVersion[]): Promise<void> {
+      if (!(await repository.remove(key, stampFor(requestId), ifMatch))) await failedWrite(key, ifMatch);
     },
 
     async list(query: CustomerListQuery): Promise<CustomerList> {

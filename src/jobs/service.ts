@@ -1,3 +1,4 @@
+import type { Hash } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import type pg from 'pg';
 import type { RowFailure } from '../customers/bulk.js';
@@ -17,7 +18,7 @@ import {
   type AsyncActionType,
 } from '../schemas/async-action.js';
 import { spreadsheetCsv } from '../spreadsheet-csv.js';
-import { withTransaction } from '../transaction.js';
+import { afterCommit, withTransaction } from '../transaction.js';
 import { readHeader } from './csv.js';
 import type { JobQueue } from './queue.js';
 import type { ReportLinks } from './report-links.js';
@@ -144,7 +145,7 @@ export function createAsyncActionService({ db, actions, queue, queued, reportLin
       await actions.insertItems(tx, id, items);
       await queue.send(tx, id);
     });
-    queued();
+    afterCommit(queued);
     return { async_action_id: id };
   }
 
@@ -152,10 +153,11 @@ export function createAsyncActionService({ db, actions, queue, queued, reportLin
    * Stores an upload chunk by chunk, checking its header row first. The action stays hidden
    * (UPLOADING) until the whole file is stored, then joins the queue.
    */
-  async function storeUpload(id: string, file: UploadedFile): Promise<number> {
+  async function storeUpload(id: string, file: UploadedFile, digest?: Hash): Promise<number> {
     let size = 0;
     let seq = 0;
     for await (const chunk of inChunksOf(CHUNK_BYTES, received(file))) {
+      digest?.update(chunk);
       if (seq === 0) readHeader(chunk, chunk.length < CHUNK_BYTES);
       await actions.insertChunk(id, seq, chunk);
       seq += 1;
@@ -175,7 +177,8 @@ export function createAsyncActionService({ db, actions, queue, queued, reportLin
       requestId: string,
     ) => accept({ type: 'CUSTOMERS.METADATA_UPDATE', requestId, params: { metadata }, inputSize: sourceIds.length }, sourceIds),
 
-    async acceptCsvImport(file: UploadedFile, requestId: string): Promise<AsyncActionAccepted> {
+    /** Queues the import of an uploaded file; `digest`, when given, is fed the file's content as it is read. */
+    async acceptCsvImport(file: UploadedFile, requestId: string, digest?: Hash): Promise<AsyncActionAccepted> {
       await actions.removeAbandonedUploads(timestamp(new Date(Date.now() - ABANDONED_UPLOAD_MS)));
       const id = newAsyncActionId();
       await actions.insert(db, {
@@ -188,7 +191,7 @@ export function createAsyncActionService({ db, actions, queue, queued, reportLin
       });
       let size: number;
       try {
-        size = await storeUpload(id, file);
+        size = await storeUpload(id, file, digest);
       } catch (error) {
         await actions.removeUpload(id);
         // Read the rest of the request, so that the client gets the answer instead of a reset connection.
@@ -199,7 +202,7 @@ export function createAsyncActionService({ db, actions, queue, queued, reportLin
         await actions.markUploaded(tx, id, size, timestamp());
         await queue.send(tx, id);
       });
-      queued();
+      afterCommit(queued);
       return { async_action_id: id };
     },
 

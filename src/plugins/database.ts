@@ -3,10 +3,11 @@ import pg from 'pg';
 import type { DatabaseConfig, DatabasePoolConfig } from '../config.js';
 import type { EmbeddedPostgres } from '../embedded-postgres.js';
 import { PreparingClient } from '../prepared-statements.js';
+import { TransactionalPool } from '../transaction.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The PostgreSQL pool every store shares. */
+    /** The PostgreSQL pool every store shares (a request's own transaction, when it runs in one: src/transaction.ts). */
     db: pg.Pool;
     /** Where the pool connects: the configured server, or the embedded one's socket. */
     databaseUrl: string;
@@ -47,7 +48,7 @@ export default fp<DatabaseOptions>(
     } else {
       connectionString = database.url;
     }
-    const pool = new pg.Pool({
+    const pool = new TransactionalPool({
       Client: PreparingClient,
       // PGlite is one session for every connection: statements a closed connection prepared are
       // still there, and preparing them again under their names would fail. A new connection

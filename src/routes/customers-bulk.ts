@@ -76,6 +76,8 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       '/customers/importCSV',
       {
         validatorCompiler: bodyCheckedAs(undefined),
+        // An Idempotency-Key's fingerprint counts the file's content (a client picks a new boundary on each try).
+        config: { idempotency: 'file' },
         schema: {
           tags,
           summary: 'Import customers from a CSV file',
@@ -102,7 +104,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
           part?.file.resume();
           throw new ApiError(400, { details: MISSING_FILE });
         }
-        return reply.code(202).send(await app.asyncActions.acceptCsvImport(part.file, request.id));
+        return reply
+          .code(202)
+          .send(await app.asyncActions.acceptCsvImport(part.file, request.id, request.idempotency?.fileDigest));
       },
     );
   });

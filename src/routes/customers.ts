@@ -1,5 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
+import { etagOf, ifMatchVersions, noneMatchHits } from '../customers/etag.js';
+import type { Customer as CustomerObject } from '../schemas/customer.js';
 import { errorResponses as errors } from '../schemas/common.js';
 import {
   Customer,
@@ -11,6 +14,15 @@ import {
 } from '../schemas/customer.js';
 
 const tags = ['Customers'];
+
+/** A customer answer, with the ETag of the version it shows. */
+function tagged(reply: FastifyReply, customer: CustomerObject): CustomerObject {
+  reply.header('etag', etagOf(customer));
+  return customer;
+}
+
+const PRECONDITIONS =
+  ' With `If-Match` (ETags from GET, POST or PUT), applies only to that version of the customer: 412 when it changed since. `If-Match: *` applies to any existing customer.';
 
 const routes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -25,7 +37,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: Customer, ...errors(400, 401, 404, 413, 415) },
       },
     },
-    (request) => app.customers.create(request.body, request.id),
+    async (request, reply) => tagged(reply, await app.customers.create(request.body, request.id)),
   );
 
   app.get(
@@ -49,12 +61,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Get a customer',
-        description: 'Finds a live customer by `id`, or else by `source_id`.',
+        description:
+          'Finds a live customer by `id`, or else by `source_id`. Answers 304 without a body when `If-None-Match` names its current ETag.',
         params: CustomerIdParams,
-        response: { 200: Customer, ...errors(401, 404) },
+        response: { 200: Customer, 304: Type.Null({ description: 'Not modified.' }), ...errors(401, 404) },
       },
     },
-    (request) => app.customers.get(request.params.customerId),
+    async (request, reply) => {
+      const customer = tagged(reply, await app.customers.get(request.params.customerId));
+      if (noneMatchHits(request.headers['if-none-match'], etagOf(customer))) return reply.code(304).send(null);
+      return customer;
+    },
   );
 
   app.put(
@@ -64,13 +81,17 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Update a customer',
         description:
-          'Partial update: absent fields stay, fields sent as null are cleared, address and metadata are replaced as a whole. Never creates a customer; `id` and `source_id` in the body are ignored.',
+          'Partial update: absent fields stay, fields sent as null are cleared, address and metadata are replaced as a whole. Never creates a customer; `id` and `source_id` in the body are ignored.' +
+          PRECONDITIONS,
         params: CustomerIdParams,
         body: CustomerUpdateBody,
-        response: { 200: Customer, ...errors(400, 401, 404, 413, 415) },
+        response: { 200: Customer, ...errors(400, 401, 404, 412, 413, 415) },
       },
     },
-    (request) => app.customers.update(request.params.customerId, request.body, request.id),
+    async (request, reply) => {
+      const ifMatch = ifMatchVersions(request.headers['if-match']);
+      return tagged(reply, await app.customers.update(request.params.customerId, request.body, request.id, ifMatch));
+    },
   );
 
   app.delete(
@@ -80,13 +101,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         tags,
         summary: 'Delete a customer',
         description:
-          'The customer disappears from every read and its `source_id` is freed. Its activity is kept until permanent deletion.',
+          'The customer disappears from every read and its `source_id` is freed. Its activity is kept until permanent deletion.' +
+          PRECONDITIONS,
         params: CustomerIdParams,
-        response: { 204: Type.Null({ description: 'Deleted.' }), ...errors(401, 404) },
+        response: { 204: Type.Null({ description: 'Deleted.' }), ...errors(401, 404, 412) },
       },
     },
     async (request, reply) => {
-      await app.customers.remove(request.params.customerId, request.id);
+      await app.customers.remove(request.params.customerId, request.id, ifMatchVersions(request.headers['if-match']));
       return reply.code(204).send(null);
     },
   );

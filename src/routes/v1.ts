@@ -21,7 +21,10 @@ const V1_ROUTES = [customers, activity, customersBulk, asyncActions, segments, m
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
-/** Everything under /v1: never cached, authenticated, rate limited, and 405 (not 404) for a known path with the wrong method. */
+/**
+ * Everything under /v1: never cached, authenticated, rate limited, and 405 (not 404) for a known
+ * path with the wrong method. Its writes take an Idempotency-Key (src/plugins/idempotency.ts).
+ */
 const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute, routes: routePlugins = V1_ROUTES }) => {
   // Answers carry personal data: no cache between client and service may keep them.
   app.addHook('onRequest', (_request, reply, done) => {
@@ -58,6 +61,8 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMin
       url,
       method: missing,
       schema: { hide: true },
+      // A 405 runs nothing: there is no answer to keep for a key.
+      config: { idempotency: false },
       handler: async (_request, reply) => {
         reply.header('allow', allow);
         throw new ApiError(405, { details: `Allowed methods: ${allow}` });

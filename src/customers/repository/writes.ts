@@ -15,6 +15,7 @@ import {
   type CustomerRow,
   type WritableField,
 } from './columns.js';
+import type { CustomerVersion } from '../etag.js';
 import { liveByKey } from './customers.js';
 import { builder, run, statement, timestamptz } from './statements.js';
 
@@ -34,6 +35,8 @@ export interface BatchWrite {
   sourceId: string | null;
   /** Updates by key: the customer's id, or else its live source_id. */
   key?: string;
+  /** The versions of the customer the write applies to (If-Match); any when absent. */
+  ifMatch?: readonly CustomerVersion[];
   changes: CustomerChanges;
 }
 
@@ -57,11 +60,12 @@ interface BatchArgs {
 /** A whole batch as one jsonb parameter: each write carries only the fields it sends, and the id of its activity event. */
 const batchParam = (writes: readonly BatchWrite[]): string =>
   JSON.stringify(
-    writes.map(({ row, id, sourceId, key, changes }) => ({
+    writes.map(({ row, id, sourceId, key, ifMatch, changes }) => ({
       ...changes,
       row,
       id,
       key,
+      if_match: ifMatch,
       source_id: sourceId,
       event_id: newEventId(),
     })),
@@ -107,6 +111,16 @@ const batchRows = (args: BatchArgs, { byKey = false } = {}) =>
  */
 const changeTime = (at: string) =>
   sql<Date>`GREATEST(${timestamptz(at)}, coalesce(${customerColumn('updated_at')}, ${customerColumn('created_at')}) + interval '1 millisecond')`;
+
+/**
+ * Whether the customer is a version the batch row accepts (`if_match`, a list of versions), or
+ * the row accepts any. Part of the write's WHERE: a concurrent change that commits first is seen
+ * by the recheck of the locked row, so the check and the write are one.
+ */
+const isAcceptedVersion = sql<boolean>`(NOT (batch.i ? 'if_match') OR EXISTS (
+  SELECT 1 FROM jsonb_array_elements(batch.i -> 'if_match') AS version
+  WHERE version ->> 'id' = ${customerColumn('id')}
+    AND (version ->> 'changedAt')::timestamptz = coalesce(${customerColumn('updated_at')}, ${customerColumn('created_at')})))`;
 
 /** What a statement's `changed` CTE carries besides the customer: the input row, its event's id and time. */
 const WRITE_COLUMNS = ['row', 'event_id', 'event_at'] as const;
@@ -210,6 +224,7 @@ const UPDATE_MATCHING = Object.fromEntries(
               .from('batch')
               .where(isLive)
               .where(MATCHES[matchBy])
+              .where(isAcceptedVersion)
               .returning(CUSTOMER_SELECTION)
               .returning([batchRow.as('row'), batchText('event_id').as('event_id'), customerColumn('updated_at').as('event_at')]),
           )
@@ -236,6 +251,7 @@ const REMOVE = statement((args: BatchArgs) =>
         .select(CUSTOMER_SELECTION)
         .select([batchRow.as('row'), batchText('event_id').as('event_id'), changeTime(args.at).as('event_at')])
         .where(isLive)
+        .where(isAcceptedVersion)
         .forUpdate(['customers']),
     )
     .with('deletion', (db) =>
@@ -382,13 +398,13 @@ export function customerWrites(pool: pg.Pool) {
     updateById: async (id: string, changes: CustomerChanges, stamp: WriteStamp) =>
       withoutRow((await updateMatching(pool, one(changes, { id }), 'id', stamp, 'customer'))[0]),
 
-    /** Applies changes to the live customer with this id, or else this source_id. */
-    update: async (key: string, changes: CustomerChanges, stamp: WriteStamp) =>
-      withoutRow((await updateMatching(pool, one(changes, { key }), 'key', stamp, 'customer'))[0]),
+    /** Applies changes to the live customer with this id, or else this source_id, if it is a version `ifMatch` accepts. */
+    update: async (key: string, changes: CustomerChanges, stamp: WriteStamp, ifMatch?: readonly CustomerVersion[]) =>
+      withoutRow((await updateMatching(pool, one(changes, { key, ifMatch }), 'key', stamp, 'customer'))[0]),
 
-    /** Deletes the live customer with this id or source_id; false when there is none. */
-    remove: async (key: string, stamp: WriteStamp): Promise<boolean> =>
-      (await run(pool, REMOVE, args(one({}, { key }), stamp))).length === 1,
+    /** Deletes the live customer with this id or source_id if it is a version `ifMatch` accepts; false when there is none. */
+    remove: async (key: string, stamp: WriteStamp, ifMatch?: readonly CustomerVersion[]): Promise<boolean> =>
+      (await run(pool, REMOVE, args(one({}, { key, ifMatch }), stamp))).length === 1,
   };
 }
 
