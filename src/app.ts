@@ -29,13 +29,25 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 /** The default body limit: single-customer routes; a route that takes more sets its own `bodyLimit`. */
 const BODY_LIMIT = 1024 * 1024;
 
+/** How often Node looks for requests past their time: the 408 comes at most this long after the deadline. */
+const REQUEST_TIMEOUT_CHECK_MS = 1000;
+
 /** The whole service, registered and ready to listen. Tests build it the same way. */
 export async function buildApp({ config, logger }: AppOptions) {
+  const { requestTimeoutMs, connectionTimeoutMs, maxConnections } = config.http;
   const app = Fastify({
     logger: logger ?? loggerOptions(config),
     genReqId: newRequestId,
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // A client slow to send its request (a byte now and then) is answered 408 and let go, and
+    // one that stops reading its answer is cut off: neither holds a connection for long.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: connectionTimeoutMs,
+    http: {
+      headersTimeout: Math.min(requestTimeoutMs, 60_000),
+      connectionsCheckingInterval: Math.min(requestTimeoutMs, REQUEST_TIMEOUT_CHECK_MS),
+    },
     // A source_id of 255 characters, each percent-encoded as up to 12 characters, still routes.
     routerOptions: { maxParamLength: 255 * 12 },
     // Malformed percent-encoding or an over-long path segment, found while routing.
@@ -45,6 +57,7 @@ export async function buildApp({ config, logger }: AppOptions) {
     // `Connection: close`): the database pool closes only after every such request is done.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = maxConnections;
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema));
   app.addHook('onRequest', (request, reply, done) => {

@@ -31,6 +31,9 @@ export const EnvSchema = Type.Object({
     }),
   ),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 6000 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000 }),
+  CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
+  MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
   LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   LOG_FORMAT: Type.Optional(StringEnum(['json', 'pretty'])),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
@@ -63,6 +66,19 @@ export interface DatabasePoolConfig {
   statementTimeoutMs: number;
 }
 
+/** Bounds on what one client can hold of the HTTP server. */
+export interface HttpLimitsConfig {
+  /**
+   * Longest a client may take to send a whole request, headers and body; after it, 408 and the
+   * connection closes. A 10 MiB upload needs at least 1.4 Mbit/s at the default of 60 s.
+   */
+  requestTimeoutMs: number;
+  /** Longest a connection may stay silent both ways (e.g. a client that stops reading its answer) before it is closed. */
+  connectionTimeoutMs: number;
+  /** Connections open at once; the ones over it are closed as they arrive. */
+  maxConnections: number;
+}
+
 /** How async actions (bulk updates, imports) are queued and worked on. */
 export interface JobsConfig {
   /** Whether this process works on jobs (a server can leave them to `npm run worker` processes). */
@@ -88,6 +104,7 @@ export interface Config {
   databasePool: DatabasePoolConfig;
   host: string;
   port: number;
+  http: HttpLimitsConfig;
   logLevel: string;
   /** Human-readable log lines instead of JSON (by default when stdout is a terminal). */
   prettyLogs: boolean;
@@ -180,6 +197,11 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     },
     host: env.HOST,
     port: env.PORT,
+    http: {
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      connectionTimeoutMs: env.CONNECTION_TIMEOUT_MS,
+      maxConnections: env.MAX_CONNECTIONS,
+    },
     logLevel: env.LOG_LEVEL,
     prettyLogs: (env.LOG_FORMAT ?? (terminal ? 'pretty' : 'json')) === 'pretty',
     publicUrl,

@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       databasePool: { size: 10, connectTimeoutMs: 1000, statementTimeoutMs: 5000 },
       host: '0.0.0.0',
       port: 3000,
+      http: { requestTimeoutMs: 60_000, connectionTimeoutMs: 120_000, maxConnections: 1000 },
       logLevel: 'info',
       prettyLogs: false,
       publicUrl: 'http://localhost:3000',
@@ -96,11 +97,15 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'debug',
       LOG_FORMAT: 'pretty',
       PUBLIC_URL: 'https://customers.example.com/',
+      REQUEST_TIMEOUT_MS: '5000',
+      CONNECTION_TIMEOUT_MS: '9000',
+      MAX_CONNECTIONS: '50',
     });
     expect(config).toMatchObject({
       production: true,
       host: '127.0.0.1',
       port: 8080,
+      http: { requestTimeoutMs: 5000, connectionTimeoutMs: 9000, maxConnections: 50 },
       logLevel: 'debug',
       prettyLogs: true,
       publicUrl: 'https://customers.example.com',

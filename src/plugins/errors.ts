@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -35,10 +36,17 @@ export const errorBody = (error: ApiError, requestId: string): ErrorBody => ({
   ...(error.resourceType !== undefined && { resource_type: error.resourceType }),
 });
 
+/** Whether the request announced a body that has not all arrived yet. */
+const bodyPending = ({ headers, complete }: IncomingMessage): boolean =>
+  !complete && (Number(headers['content-length']) > 0 || headers['transfer-encoding'] !== undefined);
+
 /** Sends any error as the contract's error body, with the request id. */
 export function replyWithError(error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
   const apiError = toApiError(error);
   if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+  // Answered before its body arrived (unknown route, no credentials...): the connection closes
+  // after the answer, or Node would go on reading the rest of the body, as slowly as it comes.
+  if (bodyPending(request.raw)) reply.header('connection', 'close');
   if (apiError.retryAfter !== undefined) reply.header('retry-after', String(apiError.retryAfter));
   // Errors found while routing (a bad URL) come before any hook has set this header.
   reply.header('x-request-id', request.id);
@@ -68,14 +76,14 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
 /** Every failure leaves as the contract's error body: route errors, unknown routes, bad URLs. */
 export default fp(
   async (app) => {
+    const noRoute = (request: FastifyRequest) =>
+      new ApiError(404, { details: `No route for ${request.method} ${request.url.slice(0, 200)}` });
     app.setErrorHandler(replyWithError);
-    app.setNotFoundHandler((request, reply) =>
-      replyWithError(
-        new ApiError(404, { details: `No route for ${request.method} ${request.url.slice(0, 200)}` }),
-        request,
-        reply,
-      ),
-    );
+    // A path no route answers is refused before its body is read, however slowly the body comes.
+    app.addHook('preParsing', async (request) => {
+      if (request.is404) throw noRoute(request);
+    });
+    app.setNotFoundHandler((request, reply) => replyWithError(noRoute(request), request, reply));
   },
   { name: 'errors' },
 );
