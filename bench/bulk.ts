@@ -34,7 +34,7 @@ const IMPORT_ROWS = Number(args.rows);
 const BULK_ROWS = Number(args['bulk-rows']);
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
-const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(12).toString('hex') };
+const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(24).toString('hex') };
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;

@@ -40,6 +40,7 @@ export async function buildApp({ config, logger }: AppOptions) {
     genReqId: newRequestId,
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    trustProxy: config.trustProxy,
     // A client slow to send its request (a byte now and then) is answered 408 and let go, and
     // one that stops reading its answer is cut off: neither holds a connection for long.
     requestTimeout: requestTimeoutMs,
@@ -76,7 +77,12 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
   await app.register(jobs, { jobs: config.jobs });
   await app.register(cockpit);
-  await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
+  await app.register(v1, {
+    prefix: '/v1',
+    apiKeys: config.apiKeys,
+    authFailureLimits: config.authFailureLimits,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+  });
   return app;
 }
 

@@ -31,6 +31,14 @@ export const EnvSchema = Type.Object({
     }),
   ),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 6000 }),
+  AUTH_FAILURES_PER_MINUTE_PER_ADDRESS: Type.Integer({ minimum: 0, default: 30 }),
+  AUTH_FAILURES_PER_MINUTE_PER_APP: Type.Integer({ minimum: 0, default: 300 }),
+  TRUST_PROXY: Type.Optional(
+    Type.String({
+      pattern: '^(true|false|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*)$',
+      description: 'true, false, or a comma-separated list of proxy addresses or CIDR ranges, e.g. 10.0.0.0/8,127.0.0.1',
+    }),
+  ),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000 }),
   CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
   MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
@@ -79,6 +87,14 @@ export interface HttpLimitsConfig {
   maxConnections: number;
 }
 
+/** Failed authentications allowed per minute before requests are answered 429; 0 turns a limit off. */
+export interface AuthFailureLimits {
+  /** From one client address. */
+  perAddress: number;
+  /** Naming one app id, from any address. */
+  perAppId: number;
+}
+
 /** How async actions (bulk updates, imports) are queued and worked on. */
 export interface JobsConfig {
   /** Whether this process works on jobs (a server can leave them to `npm run worker` processes). */
@@ -120,6 +136,12 @@ export interface Config {
   cockpitSecretGenerated: boolean;
   /** Requests each app id may make per minute on /v1; 0 turns rate limiting off. */
   rateLimitPerMinute: number;
+  authFailureLimits: AuthFailureLimits;
+  /**
+   * Which proxies' X-Forwarded-For and X-Forwarded-Proto to believe (Fastify's `trustProxy`):
+   * the client address failed authentications are counted by, and whether a request came over HTTPS.
+   */
+  trustProxy: boolean | string[];
 }
 
 export interface LoadConfigOptions {
@@ -159,6 +181,11 @@ function parseApiKeys(value: string): ApiKey[] {
   });
 }
 
+function parseTrustProxy(value: string | undefined): boolean | string[] {
+  if (value === undefined || value === 'false') return false;
+  return value === 'true' || value.split(',');
+}
+
 const requiredInProduction = (variable: 'API_KEYS' | 'COCKPIT_SECRET') =>
   `${variable} is required when NODE_ENV=production: ${EnvSchema.properties[variable].description}`;
 
@@ -175,6 +202,16 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
   // Outside production a missing secret is generated for the run, so the service never runs open.
   const missing = (['API_KEYS', 'COCKPIT_SECRET'] as const).filter((variable) => production && !env[variable]);
   if (missing.length > 0) throw new ConfigError(missing.map(requiredInProduction));
+  const shortSecrets =
+    production && env.API_KEYS ? parseApiKeys(env.API_KEYS).filter(({ secret }) => secret.length < SECRET_MIN_LENGTH) : [];
+  if (shortSecrets.length > 0) {
+    throw new ConfigError(
+      shortSecrets.map(
+        ({ appId }) =>
+          `API_KEYS: the secret of ${appId} must be at least ${SECRET_MIN_LENGTH} characters when NODE_ENV=production, e.g. the output of \`openssl rand -hex 24\``,
+      ),
+    );
+  }
 
   let apiKeys: ApiKey[];
   let generatedApiKey: ApiKey | undefined;
@@ -218,5 +255,10 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
     cockpitSecretGenerated: !env.COCKPIT_SECRET,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    authFailureLimits: {
+      perAddress: env.AUTH_FAILURES_PER_MINUTE_PER_ADDRESS,
+      perAppId: env.AUTH_FAILURES_PER_MINUTE_PER_APP,
+    },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
   };
 }

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
-import type { ApiKey } from '../config.js';
+import type { ApiKey, AuthFailureLimits } from '../config.js';
 import { ApiError } from '../errors.js';
 import auth from '../plugins/auth.js';
 import rateLimit from '../plugins/rate-limit.js';
@@ -10,19 +10,20 @@ import customers from './customers.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
+  authFailureLimits: AuthFailureLimits;
   rateLimitPerMinute: number;
 }
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
-/** Everything under /v1: never cached, authenticated, rate limited, and 405 (not 404) for a known path with the wrong method. */
-const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute }) => {
+/** Everything under /v1: never cached, authenticated (failures throttled), rate limited, and 405 (not 404) for a known path with the wrong method. */
+const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, authFailureLimits, rateLimitPerMinute }) => {
   // Answers carry personal data: no cache between client and service may keep them.
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('cache-control', 'no-store');
     done();
   });
-  await app.register(auth, { apiKeys });
+  await app.register(auth, { apiKeys, failureLimits: authFailureLimits });
   await app.register(rateLimit, { perMinute: rateLimitPerMinute });
 
   const methodsByUrl = new Map<string, Set<string>>();
