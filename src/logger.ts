@@ -11,7 +11,29 @@ const REDACTED = '[redacted]';
 /** Query parameters that carry credentials: the cockpit link's token. */
 const secretQueryParameter = /([?&]token=)[^&#]*/gi;
 
-export const redactUrl = (url: string): string => url.replace(secretQueryParameter, `$1${REDACTED}`);
+/**
+ * Whether a path is (or might be) the cockpit page's, whose query string carries the link's
+ * token. Looked for after percent-decoding, anywhere in the path, in any case; a path that does
+ * not decode counts as one.
+ */
+function mayBeCockpitPath(path: string): boolean {
+  try {
+    return decodeURIComponent(path).toLowerCase().includes('/cockpit');
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * A URL as logs may show it. The cockpit page's query string is left out whole: a token can be
+ * spelled in too many ways (`%74oken=`, `token%3D…`, `token[]=`…) for a pattern to catch them all.
+ */
+export function redactUrl(url: string): string {
+  const queryStart = url.indexOf('?');
+  if (queryStart === -1) return url;
+  const path = url.slice(0, queryStart);
+  return mayBeCockpitPath(path) ? `${path}?${REDACTED}` : url.replace(secretQueryParameter, `$1${REDACTED}`);
+}
 
 const isFastifyRequest = (value: FastifyRequest | Record<string, unknown>): value is FastifyRequest =>
   typeof value.url === 'string' && 'raw' in value && 'routeOptions' in value;
