@@ -72,8 +72,8 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(securityHeaders);
   await app.register(docs, { version });
   await app.register(database, { database: config.database, pool: config.databasePool });
-  await app.register(metrics);
-  await app.register(health);
+  await app.register(metrics, { token: config.metricsToken });
+  await app.register(health, { readyCacheMs: config.healthReadyCacheMs });
   await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
   await app.register(jobs, { jobs: config.jobs });
   await app.register(cockpit);

@@ -31,6 +31,13 @@ export const EnvSchema = Type.Object({
     }),
   ),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 6000 }),
+  HEALTH_READY_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+  METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: SECRET_MIN_LENGTH,
+      description: `a random string of at least ${SECRET_MIN_LENGTH} characters, e.g. the output of \`openssl rand -hex 32\``,
+    }),
+  ),
   AUTH_FAILURES_PER_MINUTE_PER_ADDRESS: Type.Integer({ minimum: 0, default: 30 }),
   AUTH_FAILURES_PER_MINUTE_PER_APP: Type.Integer({ minimum: 0, default: 300 }),
   TRUST_PROXY: Type.Optional(
@@ -137,6 +144,10 @@ export interface Config {
   /** Requests each app id may make per minute on /v1; 0 turns rate limiting off. */
   rateLimitPerMinute: number;
   authFailureLimits: AuthFailureLimits;
+  /** How long /health/ready reuses its last answer; 0 checks the database on every call. */
+  healthReadyCacheMs: number;
+  /** Set: /metrics requires `Authorization: Bearer <token>`. Unset: /metrics is open, as a default Prometheus scrape expects. */
+  metricsToken?: string;
   /**
    * Which proxies' X-Forwarded-For and X-Forwarded-Proto to believe (Fastify's `trustProxy`):
    * the client address failed authentications are counted by, and whether a request came over HTTPS.
@@ -260,5 +271,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
       perAppId: env.AUTH_FAILURES_PER_MINUTE_PER_APP,
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    healthReadyCacheMs: env.HEALTH_READY_CACHE_MS,
+    metricsToken: env.METRICS_TOKEN,
   };
 }

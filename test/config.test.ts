@@ -35,6 +35,8 @@ describe('loadConfig', () => {
       rateLimitPerMinute: 6000,
       authFailureLimits: { perAddress: 30, perAppId: 300 },
       trustProxy: false,
+      healthReadyCacheMs: 1000,
+      metricsToken: undefined,
     });
   });
 
