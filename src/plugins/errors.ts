@@ -1,9 +1,8 @@
 import { STATUS_CODES } from 'node:http';
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError, errorKeys } from '../errors.js';
+import { ApiError, errorKeys, multipartLimitError } from '../errors.js';
 import { newRequestId } from '../ids.js';
 import type { ErrorBody } from '../schemas/common.js';
 import { validationError } from '../validation.js';
@@ -19,6 +18,8 @@ export function toApiError(error: FastifyError | ApiError): ApiError {
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     return new ApiError(414, { details: 'A path segment is longer than any customer id or source_id can be' });
   }
+  const multipartLimit = multipartLimitError(error);
+  if (multipartLimit) return multipartLimit;
   if (error.code === 'FST_ERR_BAD_URL') return new ApiError(400, { details: 'The URL is not validly percent-encoded' });
   const status = error.statusCode ?? 500;
   // Fastify's own client errors (body too large, bad media type...) carry safe, useful messages.
@@ -36,17 +37,10 @@ export const errorBody = (error: ApiError, requestId: string): ErrorBody => ({
   ...(error.resourceType !== undefined && { resource_type: error.resourceType }),
 });
 
-/** Whether the request announced a body that has not all arrived yet. */
-const bodyPending = ({ headers, complete }: IncomingMessage): boolean =>
-  !complete && (Number(headers['content-length']) > 0 || headers['transfer-encoding'] !== undefined);
-
 /** Sends any error as the contract's error body, with the request id. */
 export function replyWithError(error: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply) {
   const apiError = toApiError(error);
   if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed');
-  // Answered before its body arrived (unknown route, no credentials...): the connection closes
-  // after the answer, or Node would go on reading the rest of the body, as slowly as it comes.
-  if (bodyPending(request.raw)) reply.header('connection', 'close');
   if (apiError.retryAfter !== undefined) reply.header('retry-after', String(apiError.retryAfter));
   // Errors found while routing (a bad URL) come before any hook has set this header.
   reply.header('x-request-id', request.id);
