@@ -45,8 +45,11 @@ export async function buildApp({ config, logger }: AppOptions) {
     // one that stops reading its answer is cut off: neither holds a connection for long.
     requestTimeout: requestTimeoutMs,
     connectionTimeout: connectionTimeoutMs,
+    // Node's server checks its own options when it is created: they are given the same values.
     http: {
-      headersTimeout: Math.min(requestTimeoutMs, 60_000),
+      requestTimeout: requestTimeoutMs,
+      // Headers are part of the request: the one deadline covers them (Node's own is 60 s).
+      headersTimeout: requestTimeoutMs,
       connectionsCheckingInterval: Math.min(requestTimeoutMs, REQUEST_TIMEOUT_CHECK_MS),
     },
     // A source_id of 255 characters, each percent-encoded as up to 12 characters, still routes.
