@@ -3,7 +3,9 @@
  * against PostgreSQL's own `\copy` of the same rows, measured alternately in the same run.
  *
  *   npm run bench:bulk                      # 100,000-row import, 10,000-customer bulk update, 5 rounds
- *   npm run bench:bulk -- --rounds 3 --rows 20000 --bulk-rows 5000
+ *   npm run bench:bulk -- --rounds 3 --rows 20000 --bulk-rows 5000 --report-rows 20000
+ *
+ * It also downloads the report of a --report-rows metadata update (default 100,000) against \copy TO.
  *
  * Needs `psql` and a PostgreSQL server whose role may create databases: BENCH_DATABASE_URL,
  * default postgresql://postgres@127.0.0.1:5432/postgres. It builds nothing itself (the npm
@@ -27,11 +29,13 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     rows: { type: 'string', default: '100000' },
     'bulk-rows': { type: 'string', default: '10000' },
+    'report-rows': { type: 'string', default: '100000' },
   },
 });
 const ROUNDS = Number(args.rounds);
 const IMPORT_ROWS = Number(args.rows);
 const BULK_ROWS = Number(args['bulk-rows']);
+const REPORT_ROWS = Number(args['report-rows']);
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(24).toString('hex') };
@@ -87,8 +91,8 @@ async function timeCopy(url: string, command: string): Promise<number> {
   return performance.now() - started;
 }
 
-/** Sends a request that starts an async action, then polls it to DONE: total wall time and peak RSS growth. */
-async function timeAction(base: string, pid: number, start: () => Promise<Response>) {
+/** Runs `work` while sampling the server's RSS: its wall time and the peak growth of RSS. */
+async function measured<T>(pid: number, work: () => Promise<T>): Promise<{ value: T; ms: number; growth: number }> {
   const before = await residentBytes(pid);
   let peak = before;
   let sampling = true;
@@ -99,20 +103,47 @@ async function timeAction(base: string, pid: number, start: () => Promise<Respon
     }
   })();
   const started = performance.now();
+  try {
+    const value = await work();
+    return { value, ms: performance.now() - started, growth: peak - before };
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+}
+
+/** Sends a request that starts an async action, then polls it to DONE: total wall time and peak RSS growth. */
+async function timeAction(base: string, pid: number, start: () => Promise<Response>) {
+  const { value: action, ms, growth } = await measured(pid, () => untilEnded(base, start));
+  if (action.status !== 'DONE' || action.result.failed_count !== 0) throw new Error(`action ended ${JSON.stringify(action)}`);
+  return { ms, growth, done: action.result.done_count, id: action.id, reports: action.result.reports };
+}
+
+interface EndedAction {
+  id: string;
+  status: string;
+  result: { done_count: number; failed_count: number; reports?: string[] };
+}
+
+async function untilEnded(base: string, start: () => Promise<Response>): Promise<EndedAction> {
   const response = await start();
   if (response.status !== 202) throw new Error(`expected 202, got ${response.status}: ${await response.text()}`);
   const { async_action_id: id } = (await response.json()) as { async_action_id: string };
-  let action: { status: string; result: { done_count: number; failed_count: number } };
   for (;;) {
-    action = (await (await fetch(`${base}/v1/async-actions/${id}`, { headers: APP })).json()) as typeof action;
-    if (action.status === 'DONE' || action.status === 'FAILED') break;
+    const action = (await (await fetch(`${base}/v1/async-actions/${id}`, { headers: APP })).json()) as EndedAction;
+    if (action.status === 'DONE' || action.status === 'FAILED') return action;
     await sleep(25);
   }
-  const elapsed = performance.now() - started;
-  sampling = false;
-  await sampler;
-  if (action.status !== 'DONE' || action.result.failed_count !== 0) throw new Error(`action ended ${JSON.stringify(action)}`);
-  return { ms: elapsed, growth: peak - before, done: action.result.done_count };
+}
+
+/** Downloads a report link from the server at `base`, reading it as it streams: its size in lines. */
+async function downloadLines(base: string, link: string): Promise<number> {
+  const { pathname, search } = new URL(link);
+  const response = await fetch(`${base}${pathname}${search}`);
+  if (response.status !== 200 || !response.body) throw new Error(`report download answered ${response.status}`);
+  let lines = 0;
+  for await (const chunk of response.body) for (const byte of chunk as Uint8Array) if (byte === 10) lines += 1;
+  return lines;
 }
 
 function report(title: string, copyMs: number[], serviceMs: number[], growth: number[], copyLabel: string) {
@@ -160,6 +191,8 @@ async function main() {
     }
     const pid = server.pid!;
     const db = new pg.Client({ connectionString: url });
+    // A failed run drops the database with this client still connected: its own error is the one to report.
+    db.on('error', () => undefined);
     await db.connect();
     // \copy targets: the file as it is (text columns), and the customers table's shape with all its indexes.
     await db.query(
@@ -254,6 +287,43 @@ async function main() {
       bulks,
       bulkGrowth,
       '\\copy of the same rows',
+    );
+
+    // Report download: a metadata update of REPORT_ROWS customers (its body stays under 10 MiB
+    // where a bulk update's would not), its report downloaded each round against \copy of the
+    // same columns of the same rows out of the database.
+    const sourceIds = Array.from({ length: REPORT_ROWS }, (_, index) => `report-${index}`);
+    const reported = await timeAction(base, pid, () =>
+      fetch(`${base}/v1/customers/metadata/async`, {
+        method: 'POST',
+        body: JSON.stringify({ source_ids: sourceIds, metadata: { reported: true } }),
+        headers: { ...APP, 'Content-Type': 'application/json' },
+      }),
+    );
+    const link = reported.reports?.[0];
+    if (!link) throw new Error('the metadata update linked no report');
+    const copyReport: number[] = [];
+    const downloads: number[] = [];
+    const downloadGrowth: number[] = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      copyReport.push(
+        await timeCopy(
+          url,
+          `\\copy (SELECT row, source_id, CASE WHEN created THEN 'created' ELSE 'updated' END, NULL, NULL FROM async_action_applied_rows WHERE action_id = '${reported.id}' ORDER BY row) TO '${tablePath}' csv header`,
+        ),
+      );
+      const { value: lines, ms, growth } = await measured(pid, () => downloadLines(base, link));
+      if (lines !== REPORT_ROWS + 1) throw new Error(`the report had ${lines} lines for ${REPORT_ROWS} rows`);
+      downloads.push(ms);
+      downloadGrowth.push(growth);
+      process.stdout.write('.');
+    }
+    report(
+      `Report download of a ${REPORT_ROWS}-row metadata update`,
+      copyReport,
+      downloads,
+      downloadGrowth,
+      '\\copy TO of the same rows',
     );
     await db.end();
   } finally {

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { createCustomerRepository } from '../src/customers/repository/index.js';
-import { databaseUrl, median, residentBytes, serverUrl } from './support.js';
+import { median, prepareDatabase, residentBytes } from './support.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -40,63 +40,6 @@ const AUTH = { appId: 'bench', secret: 'bench-secret-0123456789abcdef0123456789'
 const log = (message: string) => console.error(`[bench] ${message}`);
 
 // ---------------------------------------------------------------- data
-
-/**
- * A database of `rows` seeded customers, reused while its migrations and size still match; a
- * `fresh` one is made again every run and never analyzed, as a table is right after many creates.
- */
-async function prepareDatabase(rows: number, { fresh = false } = {}): Promise<string> {
-  const name = `cs_bench_${rows}${fresh ? '_fresh' : ''}`;
-  const admin = new pg.Client({ connectionString: serverUrl.toString() });
-  await admin.connect();
-  const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
-  const migrations = (await run('ls', [join(root, 'prisma/migrations')])).stdout.trim();
-  if (exists && !fresh) {
-    const db = new pg.Client({ connectionString: databaseUrl(name) });
-    await db.connect();
-    const marker = await db
-      .query<{ rows: number; migrations: string }>('SELECT rows, migrations FROM bench_meta')
-      .catch(() => ({ rows: [] }));
-    await db.end();
-    if (marker.rows[0]?.rows === rows && marker.rows[0].migrations === migrations) {
-      await admin.end();
-      log(`reusing ${name}`);
-      return databaseUrl(name);
-    }
-  }
-  log(`creating ${name} with ${rows} customers`);
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  await run(process.execPath, [join(root, 'node_modules/prisma/build/index.js'), 'migrate', 'deploy'], {
-    cwd: root,
-    env: { ...env, DATABASE_URL: databaseUrl(name) },
-  });
-  await run(
-    'psql',
-    [
-      databaseUrl(name),
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-q',
-      '-v',
-      `rows=${rows}`,
-      '-v',
-      `fresh=${fresh}`,
-      '-f',
-      join(root, 'bench/seed.sql'),
-    ],
-    {
-      maxBuffer: 1 << 24,
-    },
-  );
-  const db = new pg.Client({ connectionString: databaseUrl(name) });
-  await db.connect();
-  await db.query('CREATE TABLE bench_meta (rows int, migrations text)');
-  await db.query('INSERT INTO bench_meta VALUES ($1, $2)', [rows, migrations]);
-  await db.end();
-  return databaseUrl(name);
-}
 
 /** Undoes the write scenarios (the seed writes no events), so that a reused data set stays as seeded. */
 async function removeBenchWrites(url: string) {

@@ -6,7 +6,7 @@ SELECT format(
     SELECT 'cust_' || lpad(n::text, 24, '0'), 'src-' || n, 'Customer ' || n, 'customer' || n || '@example.com',
            '+1 555 ' || lpad((n %% 10000)::text, 4, '0'),
            jsonb_build_object('city', 'City ' || (n %% 1000), 'country', 'US', 'line_1', n || ' Main St.'),
-           jsonb_build_object('tier', (ARRAY['bronze','silver','gold'])[1 + n %% 3], 'n', n),
+           jsonb_build_object('tier', (ARRAY['bronze','silver','gold'])[1 + n %% 3], 'n', n, 'bucket', n %% 100, 'score', n %% 1000),
            timestamptz '2020-01-01' + n * interval '1 second'
     FROM generate_series(%s, %s) AS n$$,
   batch, least(batch + 99999, :rows))

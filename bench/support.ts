@@ -1,13 +1,77 @@
 /** What the benchmarks share: where they create databases, medians, a process's memory, a server's life. */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
-import type pg from 'pg';
+import pg from 'pg';
 
 /** A PostgreSQL server on which the role may create databases. */
 export const serverUrl = new URL(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
 
 /** The URL of database `name` on that server. */
 export const databaseUrl = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * A database of `rows` seeded customers, reused while its migrations and size still match; a
+ * `fresh` one is made again every run and never analyzed, as a table is right after many creates.
+ */
+export async function prepareDatabase(rows: number, { fresh = false } = {}): Promise<string> {
+  const name = `cs_bench_${rows}${fresh ? '_fresh' : ''}`;
+  const admin = new pg.Client({ connectionString: serverUrl.toString() });
+  await admin.connect();
+  const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+  const migrations = (await run('ls', [join(root, 'prisma/migrations')])).stdout.trim();
+  if (exists && !fresh) {
+    const db = new pg.Client({ connectionString: databaseUrl(name) });
+    await db.connect();
+    const marker = await db
+      .query<{ rows: number; migrations: string }>('SELECT rows, migrations FROM bench_meta')
+      .catch(() => ({ rows: [] }));
+    await db.end();
+    if (marker.rows[0]?.rows === rows && marker.rows[0].migrations === migrations) {
+      await admin.end();
+      console.error(`[bench] reusing ${name}`);
+      return databaseUrl(name);
+    }
+  }
+  console.error(`[bench] creating ${name} with ${rows} customers`);
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  await run(process.execPath, [join(root, 'node_modules/prisma/build/index.js'), 'migrate', 'deploy'], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: databaseUrl(name) },
+  });
+  await run(
+    'psql',
+    [
+      databaseUrl(name),
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-q',
+      '-v',
+      `rows=${rows}`,
+      '-v',
+      `fresh=${fresh}`,
+      '-f',
+      join(root, 'bench/seed.sql'),
+    ],
+    {
+      maxBuffer: 1 << 24,
+    },
+  );
+  const db = new pg.Client({ connectionString: databaseUrl(name) });
+  await db.connect();
+  await db.query('CREATE TABLE bench_meta (rows int, migrations text)');
+  await db.query('INSERT INTO bench_meta VALUES ($1, $2)', [rows, migrations]);
+  await db.end();
+  return databaseUrl(name);
+}
 
 export const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { newRequestId } from './ids.js';
 import { loggerOptions } from './logger.js';
 import accessLog from './plugins/access-log.js';
+import { authFailureThrottle } from './plugins/auth.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
 import docs from './plugins/docs.js';
@@ -14,7 +15,9 @@ import input from './plugins/input.js';
 import jobs from './plugins/jobs.js';
 import metrics from './plugins/metrics.js';
 import securityHeaders from './plugins/security-headers.js';
+import asyncActionReports from './routes/async-action-reports.js';
 import cockpit from './routes/cockpit.js';
+import { metadataSchemasManagement } from './routes/metadata-schemas.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
 
@@ -25,6 +28,9 @@ export interface AppOptions {
 }
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Report links are signed with the secret of the service's other links, and point where they do. */
+const reportLinks = (config: Config) => ({ publicUrl: config.publicUrl, secret: config.cockpitSecret });
 
 /** The default body limit: single-customer routes; a route that takes more sets its own `bodyLimit`. */
 const BODY_LIMIT = 1024 * 1024;
@@ -77,15 +83,19 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(metrics, { token: config.metricsToken });
   await app.register(health, { readyCacheMs: config.healthReadyCacheMs });
-  await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
-  await app.register(jobs, { jobs: config.jobs });
-  await app.register(cockpit);
-  await app.register(v1, {
-    prefix: '/v1',
-    apiKeys: config.apiKeys,
-    authFailureLimits: config.authFailureLimits,
-    rateLimitPerMinute: config.rateLimitPerMinute,
+  await app.register(customers, {
+    publicUrl: config.publicUrl,
+    cockpitSecret: config.cockpitSecret,
+    projectId: config.projectId,
   });
+  await app.register(jobs, { jobs: config.jobs, links: reportLinks(config) });
+  await app.register(cockpit);
+  await app.register(asyncActionReports);
+  // One count of failed authentications for both APIs: each does not get a budget of its own.
+  const authFailures = authFailureThrottle(config.authFailureLimits);
+  const keys = { apiKeys: config.apiKeys, authFailures, rateLimitPerMinute: config.rateLimitPerMinute };
+  await app.register(v1, { prefix: '/v1', ...keys });
+  await app.register(v1, { prefix: '/management/v1', ...keys, routes: [metadataSchemasManagement] });
   return app;
 }
 
@@ -98,6 +108,6 @@ export type App = Awaited<ReturnType<typeof buildApp>>;
 export async function buildWorker({ config, logger }: AppOptions) {
   const app = Fastify({ logger: logger ?? loggerOptions(config) });
   await app.register(database, { database: config.database, pool: config.databasePool });
-  await app.register(jobs, { jobs: { ...config.jobs, worker: true } });
+  await app.register(jobs, { jobs: { ...config.jobs, worker: true }, links: reportLinks(config) });
   return app;
 }

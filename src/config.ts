@@ -61,6 +61,8 @@ export const EnvSchema = Type.Object({
   JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
   JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
   JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
+  ASYNC_ACTION_REPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
+  PROJECT_ID: Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', default: 'default', description: 'letters, digits, _ and -' }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -119,6 +121,8 @@ export interface JobsConfig {
   timeoutSeconds: number;
   /** A job that fails (an error, or its worker died) is tried this many more times before its action ends FAILED. */
   retries: number;
+  /** How long the report of a bulk or metadata update can be downloaded after the action ends. */
+  reportRetentionHours: number;
 }
 
 export interface Config {
@@ -131,6 +135,8 @@ export interface Config {
   logLevel: string;
   /** Human-readable log lines instead of JSON (by default when stdout is a terminal). */
   prettyLogs: boolean;
+  /** The one project of the management API's paths (`/management/v1/projects/{projectId}/…`). */
+  projectId: string;
   /** Base of the URLs the service hands out (cockpit pages), without a trailing slash. */
   publicUrl: string;
   apiKeys: ApiKey[];
@@ -253,6 +259,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     logLevel: env.LOG_LEVEL,
     prettyLogs: (env.LOG_FORMAT ?? (terminal ? 'pretty' : 'json')) === 'pretty',
     publicUrl,
+    projectId: env.PROJECT_ID,
     apiKeys,
     generatedApiKey,
     jobs: {
@@ -262,6 +269,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
       batchSize: env.JOB_BATCH_SIZE,
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
       retries: env.JOB_RETRIES,
+      reportRetentionHours: env.ASYNC_ACTION_REPORT_RETENTION_HOURS,
     },
     cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
     cockpitSecretGenerated: !env.COCKPIT_SECRET,

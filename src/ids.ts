@@ -19,3 +19,9 @@ export const newPermanentDeletionId = (): string => `del_${alphanumeric()}`;
 
 /** `aa_` + 18 lowercase hex digits: an async action. */
 export const newAsyncActionId = (): string => `aa_${hex()}`;
+
+/** `seg_` + 24 of [A-Za-z0-9]: a customer segment. */
+export const newSegmentId = (): string => `seg_${alphanumeric()}`;
+
+/** `ms_` + 24 of [A-Za-z0-9]: a metadata schema. */
+export const newMetadataSchemaId = (): string => `ms_${alphanumeric()}`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from './support/app.js';
-import { ANY_ASYNC_ACTION_ID, doneAction, finishedAction } from './support/async-actions.js';
+import { ANY_ASYNC_ACTION_ID, ANY_REPORT, doneAction, finishedAction } from './support/async-actions.js';
 import { ANY_TIMESTAMP, bobSmith, customerBody, errorBody, invalidPayload, unique } from './support/customers.js';
 import { expectReferenceSchema } from './support/reference.js';
 
@@ -25,6 +25,7 @@ const bulkResult = (doneCount: number, failed: Array<{ source_id: string; row: n
     details: reason,
     source_id,
   })),
+  ...ANY_REPORT,
 });
 
 describe('POST /v1/customers/bulk/async', () => {

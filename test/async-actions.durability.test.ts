@@ -201,12 +201,18 @@ describe.skipIf(embedded)('async actions across worker processes', () => {
 
 describe('claims on an async action', () => {
   it('a batch can commit only under the latest claim', async () => {
-    const actions = createAsyncActionStore(test.db);
+    const actions = createAsyncActionStore(test.db, { reportRetentionHours: 1 });
     const id = await importRows(unique('claims'), 1);
     const now = new Date().toISOString();
     await actions.claim(id, 'first-claim', 'worker-a', now);
     await actions.claim(id, 'second-claim', 'worker-b', now);
-    const progress = { position: 1, inputRead: 1, done: 1, failed: [] };
+    const progress = {
+      position: 1,
+      inputRead: 1,
+      applied: [{ row: 1, sourceId: null, created: true }],
+      failed: [],
+      reported: false,
+    };
     expect(await withTransaction(test.db, (tx) => actions.commitBatch(tx, id, 'first-claim', progress, now))).toBe(false);
     expect(await withTransaction(test.db, (tx) => actions.commitBatch(tx, id, 'second-claim', progress, now))).toBe(true);
     expect(await actionRow(id)).toMatchObject({ claims: 2, worker: 'worker-b', position: 1 });

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useTestApp } from './support/app.js';
-import { finishedAction } from './support/async-actions.js';
+import { PUBLIC_URL, useTestApp } from './support/app.js';
+import { ANY_REPORT, finishedAction } from './support/async-actions.js';
 import { ANY_REQUEST_ID, ANY_TIMESTAMP, unique } from './support/customers.js';
 
 // One retry, and batches of 10 rows, so a job that keeps failing gives up within seconds.
@@ -47,8 +47,15 @@ describe('an async action that cannot be carried out', () => {
         failed_count: 0,
         failed: [],
         errors: [],
+        ...ANY_REPORT,
       },
     });
+    // Its report lists the rows applied before it stopped, and no other.
+    const report = await test.raw().get(action.result.reports[0].slice(PUBLIC_URL.length)).expect(200);
+    expect(report.text.trim().split('\n')).toEqual([
+      'row,source_id,status,error_key,error_message',
+      ...items.slice(0, 20).map((item, index) => `${index + 1},${item.source_id},created,,`),
+    ]);
     const { rows } = await admin.query('SELECT count(*)::int AS customers FROM customers WHERE source_id LIKE $1', [
       `${prefix}-%`,
     ]);

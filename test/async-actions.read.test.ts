@@ -26,7 +26,8 @@ describe('GET /v1/async-actions/{id}', () => {
       progress: 0,
       processing_time: 0,
       object: 'async_action',
-      result: { done_count: 0, failed_count: 0, failed: [], errors: [] },
+      // The report is linked once the action ends.
+      result: { done_count: 0, failed_count: 0, failed: [], errors: [], reports: [] },
     });
     expectReferenceSchema('AsyncActionBase', response.body, 'async-actions');
   });

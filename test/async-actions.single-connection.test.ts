@@ -3,8 +3,11 @@ import pg from 'pg';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBulkWriter } from '../src/customers/bulk.js';
+import { CUSTOMER_OBJECT, rulesOf } from '../src/customers/metadata-schemas.js';
 import { createCustomerRepository } from '../src/customers/repository/index.js';
+import { metadataSchemaStore } from '../src/customers/repository/metadata-schemas.js';
 import { createJobQueue, type JobQueue } from '../src/jobs/queue.js';
+import { createReportLinks } from '../src/jobs/report-links.js';
 import { createJobRunner } from '../src/jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../src/jobs/service.js';
 import { createAsyncActionStore } from '../src/jobs/store.js';
@@ -27,7 +30,7 @@ beforeAll(async () => {
   pool.on('connect', () => (connections += 1));
   // A Fastify without a logger hands out its silent one.
   const { log } = Fastify({ logger: false });
-  const actions = createAsyncActionStore(pool);
+  const actions = createAsyncActionStore(pool, { reportRetentionHours: 1 });
   queue = createJobQueue(pool, { timeoutSeconds: 60, supervise: true, retries: 1, log });
   await queue.start();
   const runner = createJobRunner({
@@ -40,9 +43,16 @@ beforeAll(async () => {
     sliceMs: 1,
     worker: 'single-connection',
     log,
+    metadataRules: async () => rulesOf(await metadataSchemaStore(pool).forObject(CUSTOMER_OBJECT)),
   });
   workers = startWorkers({ db: pool, queue, runner, actions, concurrency: 2, pollSeconds: 0.5, log });
-  service = createAsyncActionService({ db: pool, actions, queue, queued: () => workers.wake() });
+  service = createAsyncActionService({
+    db: pool,
+    actions,
+    queue,
+    queued: () => workers.wake(),
+    reportLinks: createReportLinks({ publicUrl: 'http://localhost', secret: 'single-connection-test-link-secret' }),
+  });
 });
 afterAll(async () => {
   await workers.stop();

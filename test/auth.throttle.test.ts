@@ -52,4 +52,16 @@ describe('failed authentications on /v1', () => {
     expect(right.body).toEqual(throttled('for this app id', right.headers['retry-after']!));
     await from('10.0.1.4', APP_ID, APP_SECRET).expect(200);
   });
+
+  it('count on /v1 and on the management API together', async () => {
+    const management = (address: string) =>
+      test
+        .raw()
+        .get('/management/v1/projects/default/metadata-schemas')
+        .set({ 'X-Forwarded-For': address, 'X-App-Id': 'someone', 'X-App-Token': 'guess' });
+    expect([(await management('10.0.2.1')).status, (await management('10.0.2.1')).status]).toEqual([401, 401]);
+    await from('10.0.2.1', 'someone', 'guess').expect(401);
+    await from('10.0.2.1', APP_ID, APP_SECRET).expect(429);
+    await management('10.0.2.1').expect(429);
+  });
 });

@@ -27,9 +27,18 @@ describe('loadConfig', () => {
       logLevel: 'info',
       prettyLogs: false,
       publicUrl: 'http://localhost:3000',
+      projectId: 'default',
       apiKeys: [{ appId: 'app', secret: 'secret' }],
       generatedApiKey: undefined,
-      jobs: { worker: true, concurrency: 1, pollSeconds: 2, batchSize: 1000, timeoutSeconds: 60, retries: 5 },
+      jobs: {
+        worker: true,
+        concurrency: 1,
+        pollSeconds: 2,
+        batchSize: 1000,
+        timeoutSeconds: 60,
+        retries: 5,
+        reportRetentionHours: 168,
+      },
       cockpitSecret: COCKPIT_SECRET,
       cockpitSecretGenerated: false,
       rateLimitPerMinute: 6000,
@@ -56,6 +65,7 @@ describe('loadConfig', () => {
       JOB_BATCH_SIZE: '250',
       JOB_TIMEOUT_SECONDS: '30',
       JOB_RETRIES: '0',
+      ASYNC_ACTION_REPORT_RETENTION_HOURS: '24',
     });
     expect(config.jobs).toEqual({
       worker: false,
@@ -64,6 +74,7 @@ describe('loadConfig', () => {
       batchSize: 250,
       timeoutSeconds: 30,
       retries: 0,
+      reportRetentionHours: 24,
     });
   });
 
@@ -78,6 +89,7 @@ describe('loadConfig', () => {
         JOB_BATCH_SIZE: 'many',
         JOB_TIMEOUT_SECONDS: '1',
         JOB_RETRIES: '-1',
+        ASYNC_ACTION_REPORT_RETENTION_HOURS: '0',
       }),
     ).toEqual([
       'WORKER_ENABLED must be boolean',
@@ -86,6 +98,7 @@ describe('loadConfig', () => {
       'JOB_BATCH_SIZE must be integer',
       'JOB_TIMEOUT_SECONDS must be >= 3',
       'JOB_RETRIES must be >= 0',
+      'ASYNC_ACTION_REPORT_RETENTION_HOURS must be >= 1',
     ]);
   });
 

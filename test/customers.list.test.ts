@@ -257,7 +257,8 @@ describe('GET /v1/customers', () => {
       ['updated_at[after]=2021-01-01T10:00:00', 'Property .updated_at[after] cannot be recognized as a ISO-8601 compliant date'],
       ['starting_after=0000-01-01T00:00:00Z', 'Property .starting_after cannot be recognized as a ISO-8601 compliant date'],
       ['email=', 'Property .email must NOT have fewer than 1 characters'],
-      ['segment_id=seg_1', 'Property .segment_id is not allowed'],
+      ['segment_id=', 'Property .segment_id must NOT have fewer than 1 characters'],
+      ['segment=seg_1', 'Property .segment is not allowed'],
       ['created_at[on]=2021-01-01', 'Property .created_at[on] is not allowed'],
       [
         'starting_after=2021-01-01&order=updated_at',

@@ -58,6 +58,7 @@ describe('migrations', () => {
       'customers_city_live_idx',
       'customers_created_at_live_idx',
       'customers_email_live_idx',
+      'customers_live_metadata_idx',
       'customers_name_live_idx',
       'customers_pkey',
       'customers_source_id_asc_live_idx',
@@ -83,6 +84,12 @@ describe('indexes for lookups in tables that only grow', () => {
       client.release();
     }
   }
+
+  it('find live customers by a metadata value, as the filter language compares it (containment)', async () => {
+    expect(await indexScanned('SELECT count(*) FROM customers WHERE live AND (metadata @> $1::jsonb)', ['{"tier":"gold"}'])).toBe(
+      'customers_live_metadata_idx',
+    );
+  });
 
   it('find the failed rows naming a source_id, which permanent deletion erases', async () => {
     expect(await indexScanned('DELETE FROM async_action_failures WHERE source_id = $1', ['some-source'])).toBe(

@@ -1,6 +1,7 @@
 import { newCustomerId } from '../ids.js';
 import { CustomerUpdateBody } from '../schemas/customer.js';
 import type { Queryable } from '../transaction.js';
+import { metadataSchemaProblem, type MetadataSchemaRules } from './metadata-rules.js';
 import { bodyAjv, describeValidationError } from '../validation.js';
 import {
   CHANGED_CONCURRENTLY,
@@ -32,12 +33,24 @@ export interface RowFailure {
   reason: string;
 }
 
-/** What a batch did: how many customers it created and updated, and the input rows that failed. */
-interface BatchOutcome {
-  created: number;
-  updated: number;
+/** An input row that was applied: the customer it created or updated. */
+export interface AppliedRow {
+  row: number;
+  sourceId: string | null;
+  created: boolean;
+}
+
+/** What a batch did: the input rows it applied, and those that failed. */
+export interface BatchOutcome {
+  applied: AppliedRow[];
   failed: RowFailure[];
 }
+
+/** The applied rows among `writes`, named by the rows a statement answered. */
+const appliedRows = (writes: readonly BatchWrite[], written: ReadonlyArray<{ row: number }>, created: boolean): AppliedRow[] => {
+  const sourceIds = new Map(writes.map(({ row, sourceId }) => [row, sourceId]));
+  return written.map(({ row }) => ({ row, sourceId: sourceIds.get(row) ?? null, created }));
+};
 
 /**
  * Splits writes into runs that one statement each can apply: all by id or all by source_id,
@@ -64,9 +77,10 @@ function* statementRuns<T extends { id?: string; sourceId: string | null }>(writ
 
 const validateUpdate = bodyAjv.compile<CustomerUpdateBody>(CustomerUpdateBody);
 
-/** Why merged metadata breaks the limits of a customer's metadata, if it does. */
-function metadataProblem(metadata: Record<string, unknown>): string | undefined {
-  return validateUpdate({ metadata }) ? undefined : describeValidationError(validateUpdate.errors ?? []);
+/** Why merged metadata breaks the limits of a customer's metadata or its schema, if it does. */
+function metadataProblem(metadata: Record<string, unknown>, rules: MetadataSchemaRules | undefined): string | undefined {
+  if (!validateUpdate({ metadata })) return describeValidationError(validateUpdate.errors ?? []);
+  return metadataSchemaProblem(rules, metadata);
 }
 
 export function createBulkWriter(repository: CustomerRepository) {
@@ -77,16 +91,16 @@ export function createBulkWriter(repository: CustomerRepository) {
   async function upsertRun(tx: Queryable, run: BulkWrite[], stamp: WriteStamp, expectExisting: boolean, outcome: BatchOutcome) {
     const writes = run.map(({ row, sourceId, changes }) => ({ row, id: newCustomerId(), sourceId, changes }));
     const { created, updated, unapplied } = await repository.upsert(tx, writes, stamp, { expectExisting, returning: 'row' });
-    outcome.created += created.length;
-    outcome.updated += updated.length;
+    outcome.applied.push(...appliedRows(writes, created, true), ...appliedRows(writes, updated, false));
     outcome.failed.push(...unappliedFailures(unapplied));
   }
 
   /** Updates the customers named by id; an id that names no live customer fails its row. */
   async function updateRunById(tx: Queryable, run: BulkWrite[], stamp: WriteStamp, outcome: BatchOutcome) {
     const writes = run.map(({ row, id, sourceId, changes }) => ({ row, id: id!, sourceId, changes }));
-    const updated = new Set((await repository.updateMatching(tx, writes, 'id', stamp, 'row')).map(({ row }) => row));
-    outcome.updated += updated.size;
+    const written = await repository.updateMatching(tx, writes, 'id', stamp, 'row');
+    outcome.applied.push(...appliedRows(writes, written, false));
+    const updated = new Set(written.map(({ row }) => row));
     for (const { row, id, sourceId } of writes.filter((write) => !updated.has(write.row))) {
       outcome.failed.push({ row, sourceId, reason: `Cannot find customer with id ${id}` });
     }
@@ -100,9 +114,20 @@ export function createBulkWriter(repository: CustomerRepository) {
      * The writes of a bulk update or import, in input order: an `id` updates that customer
      * (as POST /customers with an id), a source_id updates its live customer or creates one.
      */
-    async upsert(tx: Queryable, writes: readonly BulkWrite[], stamp: WriteStamp, expectExisting = false): Promise<BatchOutcome> {
-      const outcome: BatchOutcome = { created: 0, updated: 0, failed: [] };
-      for (const run of statementRuns(writes)) {
+    async upsert(
+      tx: Queryable,
+      writes: readonly BulkWrite[],
+      stamp: WriteStamp,
+      { expectExisting = false, rules }: { expectExisting?: boolean; rules: MetadataSchemaRules | undefined },
+    ): Promise<BatchOutcome> {
+      const outcome: BatchOutcome = { applied: [], failed: [] };
+      // Metadata a row sends replaces the customer's: it must meet the metadata schema.
+      const accepted = writes.filter(({ row, sourceId, changes }) => {
+        const problem = changes.metadata === undefined ? undefined : metadataSchemaProblem(rules, changes.metadata);
+        if (problem) outcome.failed.push({ row, sourceId, reason: problem });
+        return problem === undefined;
+      });
+      for (const run of statementRuns(accepted)) {
         if (run[0]!.id !== undefined) await updateRunById(tx, run, stamp, outcome);
         else await upsertRun(tx, run, stamp, expectExisting, outcome);
       }
@@ -119,8 +144,9 @@ export function createBulkWriter(repository: CustomerRepository) {
       targets: ReadonlyArray<{ row: number; sourceId: string }>,
       metadata: Record<string, unknown>,
       stamp: WriteStamp,
+      rules: MetadataSchemaRules | undefined,
     ): Promise<BatchOutcome> {
-      const outcome: BatchOutcome = { created: 0, updated: 0, failed: [] };
+      const outcome: BatchOutcome = { applied: [], failed: [] };
       for (const run of statementRuns(targets)) {
         let pending = run;
         for (let round = 1; pending.length > 0; round += 1) {
@@ -140,20 +166,24 @@ export function createBulkWriter(repository: CustomerRepository) {
           const creates: BatchWrite[] = [];
           for (const { row, sourceId } of pending) {
             const current = locked.get(sourceId);
+            const merged = { ...current?.metadata, ...metadata };
+            const problem = metadataProblem(merged, rules);
+            if (problem) {
+              outcome.failed.push({ row, sourceId, reason: problem });
+              continue;
+            }
             if (!current) {
               creates.push({ row, id: newCustomerId(), sourceId, changes: { metadata } });
               continue;
             }
-            const merged = { ...current.metadata, ...metadata };
-            const problem = metadataProblem(merged);
-            if (problem) outcome.failed.push({ row, sourceId, reason: problem });
-            else updates.push({ row, id: current.id, sourceId, changes: { metadata: merged } });
+            updates.push({ row, id: current.id, sourceId, changes: { metadata: merged } });
           }
           // Locked rows stay live until the transaction ends: every update finds its customer.
-          outcome.updated += (await repository.updateMatching(tx, updates, 'id', stamp, 'row')).length;
+          outcome.applied.push(...appliedRows(updates, await repository.updateMatching(tx, updates, 'id', stamp, 'row'), false));
           // Created by someone else since the lock: merge into theirs in the next round.
-          const created = new Set((await repository.insertMissing(tx, creates, stamp, 'row')).map(({ row }) => row));
-          outcome.created += created.size;
+          const inserted = await repository.insertMissing(tx, creates, stamp, 'row');
+          outcome.applied.push(...appliedRows(creates, inserted, true));
+          const created = new Set(inserted.map(({ row }) => row));
           pending = creates.filter((write) => !created.has(write.row)).map(({ row, sourceId }) => ({ row, sourceId: sourceId! }));
         }
       }

@@ -1,4 +1,5 @@
-import { invalidQuery, notFound } from '../errors.js';
+import { sql, type Expression, type SqlBool } from 'kysely';
+import { ApiError, invalidQuery, notFound } from '../errors.js';
 import { newCustomerId, newPermanentDeletionId } from '../ids.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
 import {
@@ -25,6 +26,10 @@ import {
   EMPTY_SUMMARY,
 } from '../schemas/customer.js';
 import { cockpitToken, isCockpitToken } from './cockpit.js';
+import { listFilter } from './filters.js';
+import { metadataSchemaProblem, type MetadataSchemaRules } from './metadata-rules.js';
+import { filterCondition } from './repository/filters.js';
+import type { SegmentService } from './segments.js';
 import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
 
 export interface CustomerServiceOptions {
@@ -57,7 +62,32 @@ export function toChanges(fields: CustomerFields): CustomerChanges {
   return changes;
 }
 
-export function createCustomerService(repository: CustomerRepository, { publicUrl, cockpitSecret }: CustomerServiceOptions) {
+/** Both conditions, or the one there is. */
+const both = (a: Expression<SqlBool> | undefined, b: Expression<SqlBool> | undefined) =>
+  a && b ? sql<SqlBool>`(${a} AND ${b})` : (a ?? b);
+
+/** What the customer service consults beside its repository. */
+export interface CustomerServiceLinks {
+  segments: Pick<SegmentService, 'membership'>;
+  /** The customer metadata schema's rules in force, if there is one. */
+  metadataRules: () => Promise<MetadataSchemaRules | undefined>;
+}
+
+export function createCustomerService(
+  repository: CustomerRepository,
+  { publicUrl, cockpitSecret }: CustomerServiceOptions,
+  { segments, metadataRules }: CustomerServiceLinks,
+) {
+  /**
+   * Metadata a write sends replaces the customer's whole metadata: it must meet the metadata
+   * schema (a create that sends none must too, for the keys it requires).
+   */
+  async function checkMetadata(metadata: Record<string, unknown> | null | undefined, creates: boolean) {
+    if (metadata === undefined && !creates) return;
+    const problem = metadataSchemaProblem(await metadataRules(), metadata ?? {});
+    if (problem) throw new ApiError(400, { details: problem });
+  }
+
   const cockpitUrl = (id: string): string =>
     `${publicUrl}/cockpit/${encodeURIComponent(id)}?token=${cockpitToken(cockpitSecret, id)}`;
 
@@ -132,6 +162,8 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
   return {
     /** POST /customers: update the customer named by `id`, or upsert by `source_id`, or create. */
     async create({ id, source_id: sourceId, ...fields }: CustomerCreateBody, requestId: string): Promise<Customer> {
+      // Without an id or a source_id, the POST can only create.
+      await checkMetadata(fields.metadata, id === undefined && sourceId === undefined);
       const changes = toChanges(fields);
       if (id !== undefined) return found(id, await repository.updateById(id, changes, stampFor(requestId)));
       return present(await repository.create(newCustomerId(), sourceId ?? null, changes, stampFor(requestId)));
@@ -146,6 +178,7 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
       { id: _id, source_id: _sourceId, ...fields }: CustomerUpdateBody,
       requestId: string,
     ): Promise<Customer> {
+      await checkMetadata(fields.metadata, false);
       return found(key, await repository.update(key, toChanges(fields), stampFor(requestId)));
     },
 
@@ -173,6 +206,11 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
       if (startingAfter !== undefined && pageNumber > 1) {
         throw invalidQuery('Property .page cannot be combined with starting_after');
       }
+      const filter = listFilter(query, await metadataRules());
+      const condition = both(
+        filter && filterCondition(filter),
+        query.segment_id === undefined ? undefined : await segments.membership(query.segment_id),
+      );
       const { customers, total, hasMore } = await repository.list({
         filters: {
           email: query.email,
@@ -182,6 +220,7 @@ export function createCustomerService(repository: CustomerRepository, { publicUr
           createdAfter: asTimestamp(query['created_at[after]']),
           updatedBefore: asTimestamp(query['updated_at[before]']),
           updatedAfter: asTimestamp(query['updated_at[after]']),
+          condition,
         },
         order,
         limit,

@@ -3,6 +3,8 @@ import type pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import type PgBoss from 'pg-boss';
 import type { BulkWriter } from '../customers/bulk.js';
+import type { MetadataSchemaRules } from '../customers/metadata-rules.js';
+import { hasReport } from '../schemas/async-action.js';
 import { timestamp } from '../timestamps.js';
 import { withTransaction } from '../transaction.js';
 import { inputBatches, type PreparedBatch } from './inputs.js';
@@ -30,6 +32,8 @@ export interface RunnerOptions {
   sliceMs: number;
   /** Names this worker in the action's row. */
   worker: string;
+  /** The customer metadata schema's rules, read again for every batch. */
+  metadataRules: () => Promise<MetadataSchemaRules | undefined>;
   log: FastifyBaseLogger;
 }
 
@@ -40,7 +44,7 @@ class TakenOver extends Error {}
 const TRANSIENT = new Set(['40001', '40P01']);
 const MAX_TRANSACTION_TRIES = 3;
 
-export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker, log }: RunnerOptions) {
+export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker, log, metadataRules }: RunnerOptions) {
   /** One transaction, tried again after a deadlock or a serialization failure. */
   async function transaction<T>(work: Parameters<typeof withTransaction<T>>[1]): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
@@ -65,6 +69,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
     batch: PreparedBatch,
     expectExisting: boolean,
   ): Promise<{ expectExisting: boolean; written: number }> {
+    const rules = await metadataRules();
     return transaction(async (tx) => {
       const now = timestamp();
       // Every customer written records its activity event in the same statement, grouped under
@@ -72,12 +77,20 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
       const stamp = { at: now, requestId: action.request_id };
       const outcome =
         action.type === 'CUSTOMERS.METADATA_UPDATE'
-          ? await writer.mergeMetadata(tx, batch.targets, action.params.metadata ?? {}, stamp)
-          : await writer.upsert(tx, batch.writes, stamp, expectExisting);
+          ? await writer.mergeMetadata(tx, batch.targets, action.params.metadata ?? {}, stamp, rules)
+          : await writer.upsert(tx, batch.writes, stamp, { expectExisting, rules });
       const failed = [...batch.failed, ...outcome.failed].sort((a, b) => a.row - b.row);
-      const progress = { position: batch.position, inputRead: batch.inputRead, done: outcome.created + outcome.updated, failed };
+      const { applied } = outcome;
+      const progress = {
+        position: batch.position,
+        inputRead: batch.inputRead,
+        applied,
+        failed,
+        reported: hasReport(action.type),
+      };
       if (!(await actions.commitBatch(tx, action.id, token, progress, now))) throw new TakenOver();
-      return { expectExisting: outcome.updated > outcome.created, written: progress.done };
+      const created = applied.filter((row) => row.created).length;
+      return { expectExisting: applied.length - created > created, written: applied.length };
     });
   }
 

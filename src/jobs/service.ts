@@ -1,11 +1,13 @@
-import type { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type pg from 'pg';
 import type { RowFailure } from '../customers/bulk.js';
 import { ApiError, multipartLimitError, notFound } from '../errors.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
 import { newAsyncActionId } from '../ids.js';
 import {
+  hasReport,
   OPERATION_STATUS,
+  REPORT_COLUMNS,
   type AsyncAction,
   type AsyncActionAccepted,
   type AsyncActionList,
@@ -14,10 +16,15 @@ import {
   type AsyncActionSummary,
   type AsyncActionType,
 } from '../schemas/async-action.js';
+import { spreadsheetCsv } from '../spreadsheet-csv.js';
 import { withTransaction } from '../transaction.js';
 import { readHeader } from './csv.js';
 import type { JobQueue } from './queue.js';
-import type { AsyncActionRow, AsyncActionStore, NewAsyncAction } from './store.js';
+import type { ReportLinks } from './report-links.js';
+import { FAILED_ROW_KEY, type AsyncActionRow, type AsyncActionStore, type NewAsyncAction } from './store.js';
+
+/** Rows of a report read from the database at a time, while the download streams. */
+const REPORT_PAGE_ROWS = 1000;
 
 /** Uploads are stored in chunks of this size: memory holds one, whatever the file size. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -65,6 +72,7 @@ export interface AsyncActionServiceOptions {
   queue: JobQueue;
   /** Called once a job is queued, to wake this process's idle workers. */
   queued: () => void;
+  reportLinks: ReportLinks;
 }
 
 const summaryMessage = (type: AsyncActionType, done: number, failed: number) =>
@@ -97,7 +105,13 @@ function summarize(row: AsyncActionRow, now = Date.now()): AsyncActionSummary {
   };
 }
 
-function result(row: AsyncActionRow, failures: RowFailure[]): AsyncActionResult {
+/** An ended action's report link and expiry; before the end, no link yet. */
+function reportFields(row: AsyncActionRow, links: ReportLinks): Pick<AsyncActionResult, 'reports' | 'reports_available_till'> {
+  const till = row.reports_available_till;
+  return till === null ? { reports: [] } : { reports: [links.url(row.id, till)], reports_available_till: till };
+}
+
+function result(row: AsyncActionRow, failures: RowFailure[], links: ReportLinks): AsyncActionResult {
   const failed = failures.map(({ row: at, sourceId, reason }) => ({ source_id: sourceId ?? '', row: at, reason }));
   return {
     ...(row.status === 'DONE' && { message: summaryMessage(row.type, row.done_count, row.failed_count) }),
@@ -107,16 +121,24 @@ function result(row: AsyncActionRow, failures: RowFailure[]): AsyncActionResult 
     failed,
     ...(row.type !== 'CUSTOMERS.IMPORT_CSV' && {
       errors: failed.map(({ source_id, reason }) => ({
-        key: 'invalid_payload',
+        key: FAILED_ROW_KEY,
         message: 'Invalid payload',
         details: reason,
         source_id,
       })),
     }),
+    ...(hasReport(row.type) && reportFields(row, links)),
   };
 }
 
-export function createAsyncActionService({ db, actions, queue, queued }: AsyncActionServiceOptions) {
+export function createAsyncActionService({ db, actions, queue, queued, reportLinks }: AsyncActionServiceOptions) {
+  /** A report's rows, a page at a time: memory holds one page, whatever the report's size. */
+  async function* reportRows({ id, position }: AsyncActionRow) {
+    for (let afterRow = 0; afterRow < position; afterRow += REPORT_PAGE_ROWS) {
+      yield* await actions.reportRows(id, afterRow, afterRow + REPORT_PAGE_ROWS);
+    }
+  }
+
   /** Creates the action with its input and its job, all or nothing. */
   async function accept(
     action: Omit<NewAsyncAction, 'id' | 'status' | 'now'>,
@@ -190,7 +212,23 @@ export function createAsyncActionService({ db, actions, queue, queued }: AsyncAc
     async get(id: string): Promise<AsyncAction> {
       const row = await actions.get(id);
       if (!row) throw notFound('async_action', id);
-      return { ...summarize(row), result: result(row, await actions.failures(id)) };
+      return { ...summarize(row), result: result(row, await actions.failures(id), reportLinks) };
+    },
+
+    /**
+     * The CSV report of an ended bulk or metadata update, streamed, for a link this service
+     * signed and that has not expired. Any other link, forged, expired or for an action without
+     * a report, finds nothing.
+     */
+    async report(id: string, token: string): Promise<Readable> {
+      const expiresAt = reportLinks.signedExpiry(id, token);
+      const row = expiresAt !== undefined && expiresAt > Date.now() ? await actions.get(id) : undefined;
+      const till = row?.reports_available_till;
+      if (!row || !hasReport(row.type) || !till || Date.parse(till) !== expiresAt) throw notFound('report', id);
+      const csv = spreadsheetCsv(REPORT_COLUMNS);
+      // A failure mid-way (the database gone) ends the download early, and the client sees it cut.
+      pipeline(Readable.from(reportRows(row)), csv, () => undefined);
+      return csv;
     },
 
     async list(query: AsyncActionListQuery): Promise<AsyncActionList> {

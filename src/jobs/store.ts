@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import type { RowFailure } from '../customers/bulk.js';
+import type { AppliedRow, RowFailure } from '../customers/bulk.js';
 import { isoTimestamp } from '../customers/repository/statements.js';
-import type { AsyncActionStatus, AsyncActionType } from '../schemas/async-action.js';
+import { REPORTED_TYPES, type AsyncActionStatus, type AsyncActionType } from '../schemas/async-action.js';
 import type { Queryable } from '../transaction.js';
 
 /** An async action as stored, timestamps in the wire format. */
@@ -22,6 +22,7 @@ export interface AsyncActionRow {
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  reports_available_till: string | null;
 }
 
 export interface NewAsyncAction {
@@ -38,12 +39,34 @@ export interface NewAsyncAction {
 export interface BatchProgress {
   position: number;
   inputRead: number;
-  done: number;
+  applied: AppliedRow[];
   failed: RowFailure[];
+  /** Whether the applied rows are kept for the action's report (its failures always are). */
+  reported: boolean;
 }
 
 const COLUMNS = `id, type, status, request_id, params, input_size, input_read, position, done_count, failed_count, error,
-  ${isoTimestamp('created_at')}, ${isoTimestamp('updated_at')}, ${isoTimestamp('started_at')}, ${isoTimestamp('finished_at')}`;
+  ${isoTimestamp('created_at')}, ${isoTimestamp('updated_at')}, ${isoTimestamp('started_at')}, ${isoTimestamp('finished_at')},
+  ${isoTimestamp('reports_available_till')}`;
+
+/** One row of an action's report: an input row applied or failed. */
+export interface ReportRow {
+  row: number;
+  source_id: string | null;
+  status: 'created' | 'updated' | 'failed';
+  error_key: string | null;
+  error_message: string | null;
+}
+
+/** The key of every failed row, in reports as in the result's `errors`. */
+export const FAILED_ROW_KEY = 'invalid_payload';
+
+/**
+ * Ending an action starts its report's time (every action gets one; only the types that have a
+ * report show it) and marks the applied rows as kept until then.
+ */
+const REPORT_ENDS = `reports_available_till = $3::timestamptz + make_interval(hours => $4),
+  report_kept = type = ANY($5::text[])`;
 
 /** The input of a finished action is of no more use; its failures stay, they are part of the result. */
 const dropInput = async (db: Queryable, id: string) => {
@@ -51,7 +74,7 @@ const dropInput = async (db: Queryable, id: string) => {
   await db.query('DELETE FROM async_action_file_chunks WHERE action_id = $1', [id]);
 };
 
-export function createAsyncActionStore(db: pg.Pool) {
+export function createAsyncActionStore(db: pg.Pool, { reportRetentionHours }: { reportRetentionHours: number }) {
   return {
     async insert(tx: Queryable, action: NewAsyncAction): Promise<void> {
       await tx.query(
@@ -166,7 +189,14 @@ export function createAsyncActionStore(db: pg.Pool) {
      * longer valid: the caller must roll the whole batch back.
      */
     async commitBatch(tx: Queryable, id: string, token: string, progress: BatchProgress, now: string): Promise<boolean> {
-      const { failed } = progress;
+      const { applied, failed } = progress;
+      if (progress.reported && applied.length > 0) {
+        await tx.query(
+          `INSERT INTO async_action_applied_rows (action_id, row, source_id, created)
+           SELECT $1, * FROM unnest($2::int[], $3::text[], $4::boolean[])`,
+          [id, applied.map((row) => row.row), applied.map((row) => row.sourceId), applied.map((row) => row.created)],
+        );
+      }
       if (failed.length > 0) {
         await tx.query(
           `INSERT INTO async_action_failures (action_id, row, source_id, reason)
@@ -178,7 +208,7 @@ export function createAsyncActionStore(db: pg.Pool) {
         `UPDATE async_actions
          SET position = $3, input_read = $4, done_count = done_count + $5, failed_count = failed_count + $6, updated_at = $7
          WHERE id = $1 AND lease_token = $2 AND status = 'IN_PROGRESS'`,
-        [id, token, progress.position, progress.inputRead, progress.done, failed.length, now],
+        [id, token, progress.position, progress.inputRead, applied.length, failed.length, now],
       );
       return result.rowCount === 1;
     },
@@ -186,9 +216,10 @@ export function createAsyncActionStore(db: pg.Pool) {
     /** DONE, under a valid claim. */
     async finish(tx: Queryable, id: string, token: string, now: string): Promise<boolean> {
       const result = await tx.query(
-        `UPDATE async_actions SET status = 'DONE', lease_token = NULL, input_read = input_size, updated_at = $3, finished_at = $3
+        `UPDATE async_actions SET status = 'DONE', lease_token = NULL, input_read = input_size, updated_at = $3, finished_at = $3,
+           ${REPORT_ENDS}
          WHERE id = $1 AND lease_token = $2 AND status = 'IN_PROGRESS'`,
-        [id, token, now],
+        [id, token, now, reportRetentionHours, REPORTED_TYPES],
       );
       if (result.rowCount !== 1) return false;
       await dropInput(tx, id);
@@ -208,13 +239,47 @@ export function createAsyncActionStore(db: pg.Pool) {
     async fail(tx: Queryable, id: string, error: string, now: string): Promise<boolean> {
       const result = await tx.query(
         `UPDATE async_actions SET status = 'FAILED', lease_token = NULL, error = $2, updated_at = $3, finished_at = $3,
-           started_at = COALESCE(started_at, $3)
+           started_at = COALESCE(started_at, $3), ${REPORT_ENDS}
          WHERE id = $1 AND status IN ('ENQUEUED', 'IN_PROGRESS')`,
-        [id, error, now],
+        [id, error, now, reportRetentionHours, REPORTED_TYPES],
       );
       if (result.rowCount !== 1) return false;
       await dropInput(tx, id);
       return true;
+    },
+
+    /**
+     * The rows of an action's report numbered after `afterRow` up to `throughRow`, in input
+     * order: applied rows and failures merged. Pages are ranges of row numbers, which every
+     * processed input row has in one of the two tables, so a page reads only its own rows
+     * whatever the planner knows of the tables.
+     */
+    async reportRows(id: string, afterRow: number, throughRow: number): Promise<ReportRow[]> {
+      const { rows } = await db.query<ReportRow>(
+        `SELECT row, source_id, CASE WHEN created THEN 'created' ELSE 'updated' END AS status,
+                NULL AS error_key, NULL AS error_message
+         FROM async_action_applied_rows WHERE action_id = $1 AND row > $2 AND row <= $3
+         UNION ALL
+         SELECT row, source_id, 'failed', $4, reason
+         FROM async_action_failures WHERE action_id = $1 AND row > $2 AND row <= $3
+         ORDER BY row`,
+        [id, afterRow, throughRow, FAILED_ROW_KEY],
+      );
+      return rows;
+    },
+
+    /** Drops the applied rows of a few reports that expired before `now`: the cleanup's step. */
+    async dropExpiredReports(now: string, reports = 20): Promise<number> {
+      const result = await db.query(
+        `WITH expired AS (
+           UPDATE async_actions SET report_kept = false
+           WHERE id IN (SELECT id FROM async_actions WHERE report_kept AND reports_available_till <= $1::timestamptz
+                        ORDER BY reports_available_till LIMIT $2)
+           RETURNING id)
+         DELETE FROM async_action_applied_rows USING expired WHERE action_id = expired.id`,
+        [now, reports],
+      );
+      return result.rowCount ?? 0;
     },
   };
 }

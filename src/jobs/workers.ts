@@ -50,7 +50,11 @@ export function startWorkers({ db, queue, runner, actions, concurrency, pollSeco
       return true;
     }
     const job = await queue.take();
-    if (!job) return false;
+    if (!job) {
+      // Idle: a few expired reports at a time lose their rows, far from any request.
+      await actions.dropExpiredReports(timestamp());
+      return false;
+    }
     const { actionId } = job.data;
     try {
       // The runner completes the job, except one taken over: that is the other worker's now.

@@ -2,8 +2,11 @@ import { hostname } from 'node:os';
 import fp from 'fastify-plugin';
 import type { JobsConfig } from '../config.js';
 import { createBulkWriter } from '../customers/bulk.js';
+import { CUSTOMER_OBJECT, rulesOf } from '../customers/metadata-schemas.js';
 import { createCustomerRepository } from '../customers/repository/index.js';
+import { metadataSchemaStore } from '../customers/repository/metadata-schemas.js';
 import { createJobQueue } from '../jobs/queue.js';
+import { createReportLinks } from '../jobs/report-links.js';
 import { createJobRunner } from '../jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../jobs/service.js';
 import { createAsyncActionStore } from '../jobs/store.js';
@@ -19,6 +22,8 @@ declare module 'fastify' {
 
 export interface JobsOptions {
   jobs: JobsConfig;
+  /** Where the links of async action reports point, and the secret that signs them. */
+  links: { publicUrl: string; secret: string };
 }
 
 /**
@@ -27,8 +32,9 @@ export interface JobsOptions {
  * each running job finish its batch and hands it on to the next worker.
  */
 export default fp<JobsOptions>(
-  async (app, { jobs }) => {
-    const actions = createAsyncActionStore(app.db);
+  async (app, { jobs, links }) => {
+    const metadataSchemas = metadataSchemaStore(app.db);
+    const actions = createAsyncActionStore(app.db, { reportRetentionHours: jobs.reportRetentionHours });
     const queue = createJobQueue(app.db, {
       timeoutSeconds: jobs.timeoutSeconds,
       supervise: jobs.worker,
@@ -37,7 +43,16 @@ export default fp<JobsOptions>(
     });
     let workers: Workers | undefined;
 
-    app.decorate('asyncActions', createAsyncActionService({ db: app.db, actions, queue, queued: () => workers?.wake() }));
+    app.decorate(
+      'asyncActions',
+      createAsyncActionService({
+        db: app.db,
+        actions,
+        queue,
+        queued: () => workers?.wake(),
+        reportLinks: createReportLinks(links),
+      }),
+    );
 
     let closing = false;
     let retry: NodeJS.Timeout | undefined;
@@ -53,6 +68,7 @@ export default fp<JobsOptions>(
         sliceMs: (jobs.timeoutSeconds * 1000) / 3,
         worker: `${hostname()}:${process.pid}`,
         log: app.log,
+        metadataRules: async () => rulesOf(await metadataSchemas.forObject(CUSTOMER_OBJECT)),
       });
       workers = startWorkers({
         db: app.db,

@@ -1,29 +1,39 @@
 import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
-import type { ApiKey, AuthFailureLimits } from '../config.js';
+import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
-import auth from '../plugins/auth.js';
+import auth, { type AuthFailureThrottle } from '../plugins/auth.js';
 import rateLimit from '../plugins/rate-limit.js';
 import activity from './activity.js';
 import asyncActions from './async-actions.js';
 import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
+import { metadataSchemasClient } from './metadata-schemas.js';
+import segments from './segments.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
-  authFailureLimits: AuthFailureLimits;
+  /** Failed authentications, counted across every scope that authenticates. */
+  authFailures: AuthFailureThrottle;
   rateLimitPerMinute: number;
+  /** The routes behind the keys: /v1's unless given (the management API's paths take the same treatment). */
+  routes?: FastifyPluginAsync[];
 }
+
+const V1_ROUTES = [customers, activity, customersBulk, asyncActions, segments, metadataSchemasClient];
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
 /** Everything under /v1: never cached, authenticated (failures throttled), rate limited, and 405 (not 404) for a known path with the wrong method. */
-const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, authFailureLimits, rateLimitPerMinute }) => {
+const v1: FastifyPluginAsync<V1Options> = async (
+  app,
+  { apiKeys, authFailures, rateLimitPerMinute, routes: routePlugins = V1_ROUTES },
+) => {
   // Answers carry personal data: no cache between client and service may keep them.
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('cache-control', 'no-store');
     done();
   });
-  await app.register(auth, { apiKeys, failureLimits: authFailureLimits });
+  await app.register(auth, { apiKeys, failures: authFailures });
   await app.register(rateLimit, { perMinute: rateLimitPerMinute });
 
   const methodsByUrl = new Map<string, Set<string>>();
@@ -34,10 +44,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, authFailureLimi
     methodsByUrl.set(path, methods);
   });
 
-  await app.register(customers);
-  await app.register(activity);
-  await app.register(customersBulk);
-  await app.register(asyncActions);
+  for (const routes of routePlugins) await app.register(routes);
 
   // The routes as registered so far (the 405 routes below are added to methodsByUrl too).
   const routes = [...methodsByUrl].map(([url, methods]) => ({

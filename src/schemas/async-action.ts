@@ -18,6 +18,13 @@ export const CSV_UPLOAD_LIMITS = {
 export const asyncActionTypes = ['CUSTOMERS.IMPORT_CSV', 'CUSTOMERS.BULK_UPDATE', 'CUSTOMERS.METADATA_UPDATE'] as const;
 export type AsyncActionType = (typeof asyncActionTypes)[number];
 
+/** The actions whose result links a CSV report of every input row, as AsyncActionsVoucherCustomerProductBulkUpdateResult has it. */
+export const REPORTED_TYPES: readonly AsyncActionType[] = ['CUSTOMERS.BULK_UPDATE', 'CUSTOMERS.METADATA_UPDATE'];
+export const hasReport = (type: AsyncActionType): boolean => REPORTED_TYPES.includes(type);
+
+/** The columns of a report, one row per input item in input order. */
+export const REPORT_COLUMNS = ['row', 'source_id', 'status', 'error_key', 'error_message'] as const;
+
 export const asyncActionStatuses = ['ENQUEUED', 'IN_PROGRESS', 'DONE', 'FAILED'] as const;
 export type AsyncActionStatus = (typeof asyncActionStatuses)[number];
 
@@ -134,6 +141,18 @@ export const AsyncActionResult = Type.Object(
     failed: Type.Array(AsyncActionFailure, { description: 'The rows not applied, in input order.' }),
     errors: Type.Optional(
       Type.Array(AsyncActionError, { description: 'BULK_UPDATE and METADATA_UPDATE: `failed` again, in this shape.' }),
+    ),
+    reports: Type.Optional(
+      Type.Array(Type.String({ format: 'uri' }), {
+        description:
+          'BULK_UPDATE and METADATA_UPDATE: empty until the action ends, then the URL of its CSV report, one row per input item applied or failed (columns `row`, `source_id`, `status` created, updated or failed, `error_key`, `error_message`). The URL carries a signed token: whoever holds it can download the report, without an API key, until `reports_available_till`.',
+      }),
+    ),
+    reports_available_till: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'BULK_UPDATE and METADATA_UPDATE, once ended: until when the report can be downloaded.',
+      }),
     ),
   },
   { description: 'What the action has applied so far; final once the status is DONE or FAILED.' },

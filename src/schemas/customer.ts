@@ -9,7 +9,7 @@ const MAX_METADATA_DEPTH = 5;
 const MetadataScalar = [Type.String(), Type.Number(), Type.Boolean(), Type.Null()];
 /** Metadata keys: the CSV import checks its metadata columns' names against the same limit. */
 export const MAX_METADATA_KEY_LENGTH = 100;
-const MetadataKey = { minLength: 1, maxLength: MAX_METADATA_KEY_LENGTH };
+export const MetadataKey = { minLength: 1, maxLength: MAX_METADATA_KEY_LENGTH };
 
 /** A metadata value: a scalar, an array of scalars, or an object nested at most `depth` more levels. */
 const metadataValue = (depth: number): TSchema =>
@@ -215,6 +215,9 @@ export type CustomerIdParams = Static<typeof CustomerIdParams>;
 export const customerOrders = ['created_at', '-created_at', 'updated_at', '-updated_at', 'source_id', '-source_id'] as const;
 export type CustomerOrder = (typeof customerOrders)[number];
 
+/** Query parameters of the `filters` object in bracket notation: `filters[email][conditions][$is]`. */
+export const FILTERS_PARAMETER_PATTERN = '^filters\\[.+\\]$';
+
 const Filter = (description: string) => Type.String({ minLength: 1, maxLength: 1024, description });
 
 export const CustomerListQuery = Type.Object(
@@ -237,8 +240,23 @@ export const CustomerListQuery = Type.Object(
           'Cursor on created_at (exclusive): with order -created_at (default) the customers created before it, with created_at those created after it.',
       }),
     ),
+    segment_id: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 100, description: 'Only the members of this segment (`seg_…`), as they are now.' }),
+    ),
+    filters: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 16_384,
+        description:
+          "A filter object of the filter language (see POST /v1/segments), as JSON; or, as Voucherify's list routes and its SDKs send it, in bracket notation: `filters[junction]=or&filters[email][conditions][$ends_with]=@example.com&filters[metadata.tier][conditions][$in][0]=gold`.",
+      }),
+    ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    // The bracket notation of `filters`, read by the service into the filter object.
+    patternProperties: { [FILTERS_PARAMETER_PATTERN]: Type.Union([Type.String(), Type.Array(Type.String())]) },
+  },
 );
 export type CustomerListQuery = Static<typeof CustomerListQuery>;
 

@@ -5,6 +5,14 @@ import { PATIENCE_MS, until } from './wait.js';
 
 export const ANY_ASYNC_ACTION_ID = expect.stringMatching(/^aa_[0-9a-f]{18}$/);
 
+/** The report fields of an ended BULK_UPDATE or METADATA_UPDATE result: a signed link, and its expiry. */
+export const ANY_REPORT = {
+  reports: [
+    expect.stringMatching(/^https:\/\/customers\.example\.test\/async-action-reports\/aa_[0-9a-f]{18}\?token=\d+\.[\w-]{43}$/),
+  ],
+  reports_available_till: ANY_TIMESTAMP,
+};
+
 /** Polls GET /v1/async-actions/{id} until the action is DONE or FAILED; returns its body. */
 export async function finishedAction(api: TestApp['api'], id: string, timeoutMs = PATIENCE_MS): Promise<Record<string, any>> {
   let action: Record<string, any> = {};

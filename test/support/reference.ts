@@ -19,6 +19,9 @@ addFormats(ajv);
 for (const [id, file] of [
   ['customers', 'voucherify-customers.openapi.json'],
   ['async-actions', 'voucherify-async-actions.openapi.json'],
+  ['segments', 'voucherify-segments.openapi.json'],
+  ['metadata-schemas', 'voucherify-metadata-schemas.openapi.json'],
+  ['management-metadata-schemas', 'voucherify-management-metadata-schemas.openapi.json'],
 ] as const) {
   const document = JSON.parse(readFileSync(new URL(`../../docs/reference/${file}`, import.meta.url), 'utf8'));
   ajv.addSchema({ $id: id, components: withNullAllowed(document.components) });

@@ -4,7 +4,7 @@ import type { DB } from '../../generated/kysely/types.js';
 import type { CustomerOrder } from '../../schemas/customer.js';
 import { withTransaction } from '../../transaction.js';
 import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, isLive, type CustomerRow } from './columns.js';
-import { builder, run, runBuilt, statement, statementShapes, timestamptz } from './statements.js';
+import { builder, run, runBuilt, runOnce, statement, statementShapes, timestamptz } from './statements.js';
 
 export interface CustomerFilters {
   email?: string;
@@ -14,6 +14,8 @@ export interface CustomerFilters {
   createdAfter?: string;
   updatedBefore?: string;
   updatedAfter?: string;
+  /** A filter of the filter language (or a segment's), compiled: its lists run as unnamed statements. */
+  condition?: Expression<SqlBool>;
 }
 
 export type CustomerPage =
@@ -65,6 +67,7 @@ function matching(eb: ExpressionBuilder<DB, 'customers'>, filters: CustomerFilte
   if (filters.createdAfter) conditions.push(eb('customers.created_at', '>', timestamptz(filters.createdAfter)));
   if (filters.updatedBefore) conditions.push(eb('customers.updated_at', '<', timestamptz(filters.updatedBefore)));
   if (filters.updatedAfter) conditions.push(eb('customers.updated_at', '>', timestamptz(filters.updatedAfter)));
+  if (filters.condition) conditions.push(filters.condition);
   return eb.and(conditions);
 }
 
@@ -77,6 +80,7 @@ const FILTERS = [
   'createdAfter',
   'updatedBefore',
   'updatedAfter',
+  'condition',
 ] as const satisfies ReadonlyArray<keyof CustomerFilters>;
 type FilterName = (typeof FILTERS)[number];
 
@@ -91,22 +95,20 @@ const shapeFilters = (used: readonly FilterName[], args: CustomerFilters): Custo
  * sum over a few rows of customer_counts (kept exact by triggers): the same cost at any table
  * size. Other filters count the matching rows through their index.
  */
-const COUNT = statementShapes(
-  (used: readonly FilterName[]) => used.join(','),
-  (used, args: CustomerFilters) => {
-    if (used.length === 0 || (used.length === 1 && used[0] === 'city')) {
-      return builder
-        .selectFrom('customer_counts')
-        .select(sql<number>`coalesce(sum(${sql.ref('customer_counts.live')}), 0)::int`.as('total'))
-        .where('customer_counts.dimension', '=', used.length === 0 ? 'all' : 'city')
-        .$if(used.length === 1, (query) => query.where('customer_counts.value', '=', args.city!));
-    }
+function countQuery(used: readonly FilterName[], args: CustomerFilters) {
+  if (used.length === 0 || (used.length === 1 && used[0] === 'city')) {
     return builder
-      .selectFrom('customers')
-      .select(sql<number>`count(*)::int`.as('total'))
-      .where((eb) => matching(eb, shapeFilters(used, args)));
-  },
-);
+      .selectFrom('customer_counts')
+      .select(sql<number>`coalesce(sum(${sql.ref('customer_counts.live')}), 0)::int`.as('total'))
+      .where('customer_counts.dimension', '=', used.length === 0 ? 'all' : 'city')
+      .$if(used.length === 1, (query) => query.where('customer_counts.value', '=', args.city!));
+  }
+  return builder
+    .selectFrom('customers')
+    .select(sql<number>`count(*)::int`.as('total'))
+    .where((eb) => matching(eb, shapeFilters(used, args)));
+}
+const COUNT = statementShapes((used: readonly FilterName[]) => used.join(','), countQuery);
 
 interface PageShape {
   used: readonly FilterName[];
@@ -117,22 +119,20 @@ interface PageShape {
 type PageArgs = CustomerFilters & { startingAfter: string; offset: number; limit: number };
 
 /** A page of live customers: one more than asked for, to know whether more follow. */
-const PAGE = statementShapes(
-  ({ used, order, kind }: PageShape) => `${used.join(',')}|${order}|${kind}`,
-  ({ used, order, kind }, args: PageArgs) =>
-    ordered(
-      builder
-        .selectFrom('customers')
-        .select(CUSTOMER_SELECTION)
-        .where((eb) => matching(eb, shapeFilters(used, args)))
-        .$if(kind === 'cursor', (query) =>
-          query.where('customers.created_at', order.startsWith('-') ? '<' : '>', timestamptz(args.startingAfter)),
-        ),
-      order,
-    )
-      .limit(args.limit)
-      .$if(kind === 'offset', (query) => query.offset(args.offset)),
-);
+const pageQuery = ({ used, order, kind }: PageShape, args: PageArgs) =>
+  ordered(
+    builder
+      .selectFrom('customers')
+      .select(CUSTOMER_SELECTION)
+      .where((eb) => matching(eb, shapeFilters(used, args)))
+      .$if(kind === 'cursor', (query) =>
+        query.where('customers.created_at', order.startsWith('-') ? '<' : '>', timestamptz(args.startingAfter)),
+      ),
+    order,
+  )
+    .limit(args.limit)
+    .$if(kind === 'offset', (query) => query.offset(args.offset));
+const PAGE = statementShapes(({ used, order, kind }: PageShape) => `${used.join(',')}|${order}|${kind}`, pageQuery);
 
 /**
  * A customer to erase, locked, with the source_id it had while it was live: a delete renamed it
@@ -189,9 +189,12 @@ export function customerReads(db: pg.Pool) {
         offset: page.kind === 'offset' ? page.offset : 0,
         startingAfter: page.kind === 'cursor' ? page.startingAfter : '',
       };
+      const shape = { used, order, kind: page.kind };
+      // A compiled filter has a text of its own: written and run for this list alone.
+      const once = filters.condition !== undefined;
       const [counted, fetched] = await Promise.all([
-        run(db, COUNT(used), filters),
-        run(db, PAGE({ used, order, kind: page.kind }), pageArgs),
+        once ? runOnce(db, countQuery(used, filters)) : run(db, COUNT(used), filters),
+        once ? runOnce(db, pageQuery(shape, pageArgs)) : run(db, PAGE(shape), pageArgs),
       ]);
       const total = counted[0]!.total;
       const customers: CustomerRow[] = fetched.slice(0, limit);
@@ -221,7 +224,7 @@ export function customerReads(db: pg.Pool) {
         .orderBy('customers.id', direction)
         .limit(sql.lit(1));
       // A subquery keeps the second part's ORDER BY and LIMIT its own.
-      const tied = await runBuilt(
+      const tied = await (once ? runOnce : runBuilt)(
         db,
         builder
           .selectFrom(restOfGroup.unionAll(builder.selectFrom(firstAfterGroup.as('next')).selectAll()).as('rest'))

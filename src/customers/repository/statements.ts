@@ -87,6 +87,15 @@ export async function runBuilt<Row>(db: Queryable, query: Compilable<Row>): Prom
   return (await db.query(text, parameters as unknown[])).rows as Row[];
 }
 
+/**
+ * Runs a statement written for this call as an unnamed statement, not prepared: for texts that
+ * callers shape (filters), which are too many to keep a prepared statement of each.
+ */
+export async function runOnce<Row>(db: Queryable, query: Compilable<Row>): Promise<Row[]> {
+  const { sql: text, parameters } = query.compile();
+  return (await db.query({ text, values: parameters as unknown[] })).rows as Row[];
+}
+
 /** The wire format of a time (ISO 8601 in UTC, milliseconds), as a to_char pattern. */
 const WIRE_TIME_PATTERN = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 
