@@ -73,6 +73,16 @@ describe('logs', () => {
     expect(output.join('')).not.toContain(token);
   });
 
+  it('leave out the query string of report download links too', async () => {
+    const secret = 'report-token-that-must-not-be-logged';
+    await test.raw().get(`/async-action-reports/aa_0123456789abcdef01?%74oken=${secret}`);
+    const line = logLines()
+      .filter((entry) => entry.msg === 'request completed')
+      .at(-1)!;
+    expect((line.req as { url: string }).url).toBe('/async-action-reports/aa_0123456789abcdef01?[redacted]');
+    expect(output.join('')).not.toContain(secret);
+  });
+
   it('redact credential headers wherever a line carries them', () => {
     test.app.log.info({ req: { headers: { 'x-app-token': APP_SECRET } }, headers: { authorization: 'Bearer x' } }, 'headers');
     const line = logLines().at(-1)!;
