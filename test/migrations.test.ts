@@ -91,6 +91,12 @@ describe('indexes for lookups in tables that only grow', () => {
     );
   });
 
+  it('find the report rows naming a source_id, which permanent deletion erases', async () => {
+    expect(await indexScanned('DELETE FROM async_action_applied_rows WHERE source_id = $1', ['some-source'])).toBe(
+      'async_action_applied_rows_source_id_idx',
+    );
+  });
+
   it('find the failed rows naming a source_id, which permanent deletion erases', async () => {
     expect(await indexScanned('DELETE FROM async_action_failures WHERE source_id = $1', ['some-source'])).toBe(
       'async_action_failures_source_id_idx',

@@ -166,6 +166,10 @@ const ERASE_FAILURES = statement((args: { sourceId: string }) =>
   builder.deleteFrom('async_action_failures').where('async_action_failures.source_id', '=', args.sourceId),
 );
 
+const ERASE_REPORT_ROWS = statement((args: { sourceId: string }) =>
+  builder.deleteFrom('async_action_applied_rows').where('async_action_applied_rows.source_id', '=', args.sourceId),
+);
+
 /** The share of the table a bulk write must change for the planner's statistics of it to be stale. */
 const STALE_STATISTICS_SHARE = 0.1;
 
@@ -261,9 +265,12 @@ export function customerReads(db: pg.Pool) {
         if (!target) return undefined;
         const events = await run(tx, ERASE_EVENTS, { customerId });
         await run(tx, ERASE_CUSTOMER, { customerId });
-        // A failed row of a bulk update or import can name the customer by the source_id it had
-        // before a delete renamed it: that goes too. Inputs are gone once an action ends.
-        if (target.source_id !== null) await run(tx, ERASE_FAILURES, { sourceId: target.source_id });
+        // A failed row of a bulk update or import, or a row of its report, can name the customer
+        // by the source_id it had before a delete renamed it: those go too. Inputs are gone once an action ends.
+        if (target.source_id !== null) {
+          await run(tx, ERASE_FAILURES, { sourceId: target.source_id });
+          await run(tx, ERASE_REPORT_ROWS, { sourceId: target.source_id });
+        }
         return { events: events.length };
       });
     },
