@@ -133,7 +133,7 @@ const env = {
   ...runtime.env,
   PORT: String(port),
   DATABASE_URL: databaseUrl,
-  API_KEYS: 'image-app:image-secret',
+  API_KEYS: 'image-app:image-check-secret-0123456789abcdef0123',
   COCKPIT_SECRET: 'image-check-cockpit-secret-0123456789abcdef',
 };
 console.log(`\n--- CMD ${JSON.stringify(runtime.cmd)} as ${runtime.user}, port ${port}`);
@@ -159,7 +159,11 @@ try {
   console.log(`\n--- HEALTHCHECK ${JSON.stringify(runtime.healthcheck)}`);
   const [check, ...checkArgs] = runtime.healthcheck;
   execFileSync(check, checkArgs, { env, stdio: 'inherit', ...asUser });
-  const headers = { 'X-App-Id': 'image-app', 'X-App-Token': 'image-secret', 'Content-Type': 'application/json' };
+  const headers = {
+    'X-App-Id': 'image-app',
+    'X-App-Token': 'image-check-secret-0123456789abcdef0123',
+    'Content-Type': 'application/json',
+  };
   const sourceId = `image-${Date.now()}`;
   const created = await fetch(`${base}/v1/customers`, { method: 'POST', headers, body: JSON.stringify({ source_id: sourceId }) });
   if (created.status !== 200) throw new Error(`POST /v1/customers answered ${created.status}: ${await created.text()}`);

@@ -38,7 +38,7 @@ const BULK_ROWS = Number(args['bulk-rows']);
 const REPORT_ROWS = Number(args['report-rows']);
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
-const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(12).toString('hex') };
+const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(24).toString('hex') };
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;

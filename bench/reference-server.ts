@@ -16,7 +16,7 @@ import { serveUntilSignalled } from './support.js';
 
 const env = process.env;
 const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: Number(env.DATABASE_POOL_SIZE ?? 10) });
-const [appId, secret] = (env.API_KEYS ?? 'bench:bench-secret').split(':') as [string, string];
+const [appId, secret] = (env.API_KEYS ?? 'bench:bench-secret-0123456789abcdef0123456789').split(':') as [string, string];
 const publicUrl = env.PUBLIC_URL ?? 'http://localhost:3000';
 const cockpitSecret = env.COCKPIT_SECRET ?? 'bench-cockpit-secret';
 

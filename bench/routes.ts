@@ -35,7 +35,7 @@ const SMALL = 10_000;
 /** Customers of the data set PostgreSQL has never measured, as right after that many creates. */
 const FRESH = 2_000;
 const ONLY = env.BENCH_ONLY?.split(',');
-const AUTH = { appId: 'bench', secret: 'bench-secret' };
+const AUTH = { appId: 'bench', secret: 'bench-secret-0123456789abcdef0123456789' };
 
 const log = (message: string) => console.error(`[bench] ${message}`);
 

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { newRequestId } from './ids.js';
 import { loggerOptions } from './logger.js';
 import accessLog from './plugins/access-log.js';
+import { authFailureThrottle } from './plugins/auth.js';
 import customers from './plugins/customers.js';
 import database from './plugins/database.js';
 import docs from './plugins/docs.js';
@@ -35,13 +36,29 @@ const reportLinks = (config: Config) => ({ publicUrl: config.publicUrl, secret: 
 /** The default body limit: single-customer routes; a route that takes more sets its own `bodyLimit`. */
 const BODY_LIMIT = 1024 * 1024;
 
+/** How often Node looks for requests past their time: the 408 comes at most this long after the deadline. */
+const REQUEST_TIMEOUT_CHECK_MS = 1000;
+
 /** The whole service, registered and ready to listen. Tests build it the same way. */
 export async function buildApp({ config, logger }: AppOptions) {
+  const { requestTimeoutMs, connectionTimeoutMs, maxConnections } = config.http;
   const app = Fastify({
     logger: logger ?? loggerOptions(config),
     genReqId: newRequestId,
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    trustProxy: config.trustProxy,
+    // A client slow to send its request (a byte now and then) is answered 408 and let go, and
+    // one that stops reading its answer is cut off: neither holds a connection for long.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: connectionTimeoutMs,
+    // Node's server checks its own options when it is created: they are given the same values.
+    http: {
+      requestTimeout: requestTimeoutMs,
+      // Headers are part of the request: the one deadline covers them (Node's own is 60 s).
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(requestTimeoutMs, REQUEST_TIMEOUT_CHECK_MS),
+    },
     // A source_id of 255 characters, each percent-encoded as up to 12 characters, still routes.
     routerOptions: { maxParamLength: 255 * 12 },
     // Malformed percent-encoding or an over-long path segment, found while routing.
@@ -51,6 +68,7 @@ export async function buildApp({ config, logger }: AppOptions) {
     // `Connection: close`): the database pool closes only after every such request is done.
     return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = maxConnections;
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : parameterAjv).compile(schema));
   app.addHook('onRequest', (request, reply, done) => {
@@ -64,8 +82,8 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(securityHeaders);
   await app.register(docs, { version });
   await app.register(database, { database: config.database, pool: config.databasePool });
-  await app.register(metrics);
-  await app.register(health);
+  await app.register(metrics, { token: config.metricsToken });
+  await app.register(health, { readyCacheMs: config.healthReadyCacheMs });
   await app.register(customers, {
     publicUrl: config.publicUrl,
     cockpitSecret: config.cockpitSecret,
@@ -75,13 +93,11 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(cockpit);
   await app.register(asyncActionReports);
   await app.register(idempotency, { under: '/v1/', ttlSeconds: config.idempotencyKeyTtlSeconds });
-  await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
-  await app.register(v1, {
-    prefix: '/management/v1',
-    apiKeys: config.apiKeys,
-    rateLimitPerMinute: config.rateLimitPerMinute,
-    routes: [metadataSchemasManagement],
-  });
+  // One count of failed authentications for both APIs: each does not get a budget of its own.
+  const authFailures = authFailureThrottle(config.authFailureLimits);
+  const keys = { apiKeys: config.apiKeys, authFailures, rateLimitPerMinute: config.rateLimitPerMinute };
+  await app.register(v1, { prefix: '/v1', ...keys });
+  await app.register(v1, { prefix: '/management/v1', ...keys, routes: [metadataSchemasManagement] });
   return app;
 }
 

@@ -31,6 +31,24 @@ export const EnvSchema = Type.Object({
     }),
   ),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 6000 }),
+  HEALTH_READY_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+  METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: SECRET_MIN_LENGTH,
+      description: `a random string of at least ${SECRET_MIN_LENGTH} characters, e.g. the output of \`openssl rand -hex 32\``,
+    }),
+  ),
+  AUTH_FAILURES_PER_MINUTE_PER_ADDRESS: Type.Integer({ minimum: 0, default: 30 }),
+  AUTH_FAILURES_PER_MINUTE_PER_APP: Type.Integer({ minimum: 0, default: 300 }),
+  TRUST_PROXY: Type.Optional(
+    Type.String({
+      pattern: '^(true|false|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*)$',
+      description: 'true, false, or a comma-separated list of proxy addresses or CIDR ranges, e.g. 10.0.0.0/8,127.0.0.1',
+    }),
+  ),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000 }),
+  CONNECTION_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 120_000 }),
+  MAX_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
   LOG_LEVEL: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   LOG_FORMAT: Type.Optional(StringEnum(['json', 'pretty'])),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })),
@@ -66,6 +84,27 @@ export interface DatabasePoolConfig {
   statementTimeoutMs: number;
 }
 
+/** Bounds on what one client can hold of the HTTP server. */
+export interface HttpLimitsConfig {
+  /**
+   * Longest a client may take to send a whole request, headers and body; after it, 408 and the
+   * connection closes. A 10 MiB upload needs at least 1.4 Mbit/s at the default of 60 s.
+   */
+  requestTimeoutMs: number;
+  /** Longest a connection may stay silent both ways (e.g. a client that stops reading its answer) before it is closed. */
+  connectionTimeoutMs: number;
+  /** Connections open at once; the ones over it are closed as they arrive. */
+  maxConnections: number;
+}
+
+/** Failed authentications allowed per minute before requests are answered 429; 0 turns a limit off. */
+export interface AuthFailureLimits {
+  /** From one client address. */
+  perAddress: number;
+  /** Naming one app id, from any address. */
+  perAppId: number;
+}
+
 /** How async actions (bulk updates, imports) are queued and worked on. */
 export interface JobsConfig {
   /** Whether this process works on jobs (a server can leave them to `npm run worker` processes). */
@@ -93,6 +132,7 @@ export interface Config {
   databasePool: DatabasePoolConfig;
   host: string;
   port: number;
+  http: HttpLimitsConfig;
   logLevel: string;
   /** Human-readable log lines instead of JSON (by default when stdout is a terminal). */
   prettyLogs: boolean;
@@ -112,6 +152,16 @@ export interface Config {
   rateLimitPerMinute: number;
   /** How long the answer to a request sent with an Idempotency-Key is kept for a repeat. */
   idempotencyKeyTtlSeconds: number;
+  authFailureLimits: AuthFailureLimits;
+  /** How long /health/ready reuses its last answer; 0 checks the database on every call. */
+  healthReadyCacheMs: number;
+  /** Set: /metrics requires `Authorization: Bearer <token>`. Unset: /metrics is open, as a default Prometheus scrape expects. */
+  metricsToken?: string;
+  /**
+   * Which proxies' X-Forwarded-For and X-Forwarded-Proto to believe (Fastify's `trustProxy`):
+   * the client address failed authentications are counted by, and whether a request came over HTTPS.
+   */
+  trustProxy: boolean | string[];
 }
 
 export interface LoadConfigOptions {
@@ -151,6 +201,11 @@ function parseApiKeys(value: string): ApiKey[] {
   });
 }
 
+function parseTrustProxy(value: string | undefined): boolean | string[] {
+  if (value === undefined || value === 'false') return false;
+  return value === 'true' || value.split(',');
+}
+
 const requiredInProduction = (variable: 'API_KEYS' | 'COCKPIT_SECRET') =>
   `${variable} is required when NODE_ENV=production: ${EnvSchema.properties[variable].description}`;
 
@@ -167,6 +222,16 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
   // Outside production a missing secret is generated for the run, so the service never runs open.
   const missing = (['API_KEYS', 'COCKPIT_SECRET'] as const).filter((variable) => production && !env[variable]);
   if (missing.length > 0) throw new ConfigError(missing.map(requiredInProduction));
+  const shortSecrets =
+    production && env.API_KEYS ? parseApiKeys(env.API_KEYS).filter(({ secret }) => secret.length < SECRET_MIN_LENGTH) : [];
+  if (shortSecrets.length > 0) {
+    throw new ConfigError(
+      shortSecrets.map(
+        ({ appId }) =>
+          `API_KEYS: the secret of ${appId} must be at least ${SECRET_MIN_LENGTH} characters when NODE_ENV=production, e.g. the output of \`openssl rand -hex 24\``,
+      ),
+    );
+  }
 
   let apiKeys: ApiKey[];
   let generatedApiKey: ApiKey | undefined;
@@ -189,6 +254,11 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     },
     host: env.HOST,
     port: env.PORT,
+    http: {
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      connectionTimeoutMs: env.CONNECTION_TIMEOUT_MS,
+      maxConnections: env.MAX_CONNECTIONS,
+    },
     logLevel: env.LOG_LEVEL,
     prettyLogs: (env.LOG_FORMAT ?? (terminal ? 'pretty' : 'json')) === 'pretty',
     publicUrl,
@@ -208,5 +278,12 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     cockpitSecretGenerated: !env.COCKPIT_SECRET,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     idempotencyKeyTtlSeconds: env.IDEMPOTENCY_KEY_TTL_SECONDS,
+    authFailureLimits: {
+      perAddress: env.AUTH_FAILURES_PER_MINUTE_PER_ADDRESS,
+      perAppId: env.AUTH_FAILURES_PER_MINUTE_PER_APP,
+    },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    healthReadyCacheMs: env.HEALTH_READY_CACHE_MS,
+    metricsToken: env.METRICS_TOKEN,
   };
 }

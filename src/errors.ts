@@ -1,3 +1,5 @@
+import { CSV_UPLOAD_LIMITS } from './schemas/async-action.js';
+
 /** Keys of the contract's error bodies, by HTTP status. */
 export const errorKeys: Record<number, { key: string; message: string }> = {
   400: { key: 'invalid_payload', message: 'Invalid payload' },
@@ -65,3 +67,20 @@ export const notFound = (resourceType: string, resourceId: string): ApiError =>
     resourceId,
     resourceType,
   });
+
+/** @fastify/multipart's limit errors (the CSV import's body), by code, saying which limit was passed. */
+const TOO_MANY_FIELDS = `The multipart/form-data body has more than ${CSV_UPLOAD_LIMITS.fields} fields besides the file`;
+const multipartLimits: Record<string, string> = {
+  FST_FIELDS_LIMIT: TOO_MANY_FIELDS,
+  FST_PARTS_LIMIT: `The multipart/form-data body has more than ${CSV_UPLOAD_LIMITS.parts} parts`,
+  FST_FILES_LIMIT: 'The multipart/form-data body has more than one file',
+};
+
+/** The 413 to answer when `error` is @fastify/multipart's for a limit passed, else undefined. */
+export function multipartLimitError(error: unknown): ApiError | undefined {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  const details = typeof code === 'string' && Object.hasOwn(multipartLimits, code) ? multipartLimits[code] : undefined;
+  return details === undefined ? undefined : new ApiError(413, { details });
+}
+
+export const tooManyMultipartFields = (): ApiError => new ApiError(413, { details: TOO_MANY_FIELDS });

@@ -11,7 +11,33 @@ const REDACTED = '[redacted]';
 /** Query parameters that carry credentials: the cockpit link's token. */
 const secretQueryParameter = /([?&]token=)[^&#]*/gi;
 
-export const redactUrl = (url: string): string => url.replace(secretQueryParameter, `$1${REDACTED}`);
+/** Paths of the signed links the service hands out: their query strings carry the links' tokens. */
+const SIGNED_LINK_PATHS = ['/cockpit', '/async-action-reports'];
+
+/**
+ * Whether a path is (or might be) a signed link's: looked for after percent-decoding, anywhere in
+ * the path, in any case; a path that does not decode counts as one.
+ */
+function maySignLinks(path: string): boolean {
+  try {
+    const decoded = decodeURIComponent(path).toLowerCase();
+    return SIGNED_LINK_PATHS.some((signed) => decoded.includes(signed));
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * A URL as logs may show it. The query string of a signed link (the cockpit page, a report
+ * download) is left out whole: a token can be spelled in too many ways (`%74oken=`, `token%3D…`,
+ * `token[]=`…) for a pattern to catch them all.
+ */
+export function redactUrl(url: string): string {
+  const queryStart = url.indexOf('?');
+  if (queryStart === -1) return url;
+  const path = url.slice(0, queryStart);
+  return maySignLinks(path) ? `${path}?${REDACTED}` : url.replace(secretQueryParameter, `$1${REDACTED}`);
+}
 
 const isFastifyRequest = (value: FastifyRequest | Record<string, unknown>): value is FastifyRequest =>
   typeof value.url === 'string' && 'raw' in value && 'routeOptions' in value;

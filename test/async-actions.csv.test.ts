@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
@@ -284,6 +284,50 @@ describe('POST /v1/customers/importCSV', () => {
       errorBody(413, 'payload_too_large', 'Payload too large', { details: 'The file is larger than 10 MiB' }),
     );
     expect(await storedUploads()).toEqual(before);
+  });
+
+  it('answers 413 naming the limit to more than 10 fields besides the file, and keeps nothing of it', async () => {
+    const before = await storedUploads();
+    for (const count of [11, 30]) {
+      let request = test.raw().post('/v1/customers/importCSV').set(auth);
+      for (let index = 0; index < count; index += 1) request = request.field(`note${index}`, 'x');
+      const response = await request.attach('file', Buffer.from('Source_id\nx\n'), 'customers.csv').expect(413);
+      expect(response.body).toEqual(
+        errorBody(413, 'payload_too_large', 'Payload too large', {
+          details: 'The multipart/form-data body has more than 10 fields besides the file',
+        }),
+      );
+    }
+    expect(await storedUploads()).toEqual(before);
+
+    let allowed = test.raw().post('/v1/customers/importCSV').set(auth);
+    for (let index = 0; index < 10; index += 1) allowed = allowed.field(`note${index}`, 'x');
+    await allowed.attach('file', Buffer.from(`Source_id\n${unique('fields')}\n`), 'customers.csv').expect(202);
+  });
+
+  it('answers 202 once the file is read, with fields after it still to come, and closes the connection', async () => {
+    await test.app.listen({ host: '127.0.0.1', port: 0 }).catch(() => undefined);
+    const { port } = test.app.server.address() as AddressInfo;
+    const boundary = 'fields-after-the-file';
+    const file = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nSource_id\n${unique('after')}\n`;
+    const field = `\r\n--${boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nstill coming\r\n--${boundary}--\r\n`;
+    // The body announces the field, but only its first bytes are sent: the rest never comes.
+    const sent = `${file}${field.slice(0, field.indexOf('still'))}`;
+    const head =
+      `POST /v1/customers/importCSV HTTP/1.1\r\nHost: x\r\nX-App-Id: ${APP_ID}\r\nX-App-Token: ${APP_SECRET}\r\n` +
+      `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${Buffer.byteLength(file + field)}\r\n\r\n`;
+    const answer = await new Promise<string>((resolve, reject) => {
+      let received = '';
+      const socket = connect(port, '127.0.0.1', () => socket.write(head + sent));
+      socket.on('data', (chunk) => (received += chunk.toString()));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+    });
+    const [statusLine, ...rest] = answer.split('\r\n');
+    expect(statusLine).toBe('HTTP/1.1 202 Accepted');
+    expect(rest).toContain('connection: close');
+    const action = await finishedAction(api, JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).async_action_id);
+    expect(action.status).toBe('DONE');
   });
 
   it('answers 415 to a JSON body', async () => {

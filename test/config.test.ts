@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       databasePool: { size: 10, connectTimeoutMs: 1000, statementTimeoutMs: 5000 },
       host: '0.0.0.0',
       port: 3000,
+      http: { requestTimeoutMs: 60_000, connectionTimeoutMs: 120_000, maxConnections: 1000 },
       logLevel: 'info',
       prettyLogs: false,
       publicUrl: 'http://localhost:3000',
@@ -42,6 +43,10 @@ describe('loadConfig', () => {
       cockpitSecretGenerated: false,
       rateLimitPerMinute: 6000,
       idempotencyKeyTtlSeconds: 86400,
+      authFailureLimits: { perAddress: 30, perAppId: 300 },
+      trustProxy: false,
+      healthReadyCacheMs: 1000,
+      metricsToken: undefined,
     });
   });
 
@@ -104,26 +109,35 @@ describe('loadConfig', () => {
       DATABASE_URL,
       HOST: '127.0.0.1',
       PORT: '8080',
-      API_KEYS: 'one:s3cret:with:colons,two:other',
+      API_KEYS: `one:s3cret:with:colons-${'1'.repeat(32)},two:${'2'.repeat(32)}`,
       COCKPIT_SECRET,
       RATE_LIMIT_PER_MINUTE: '120',
       LOG_LEVEL: 'debug',
       LOG_FORMAT: 'pretty',
       PUBLIC_URL: 'https://customers.example.com/',
+      REQUEST_TIMEOUT_MS: '5000',
+      CONNECTION_TIMEOUT_MS: '9000',
+      MAX_CONNECTIONS: '50',
+      AUTH_FAILURES_PER_MINUTE_PER_ADDRESS: '7',
+      AUTH_FAILURES_PER_MINUTE_PER_APP: '70',
+      TRUST_PROXY: '10.0.0.0/8,127.0.0.1',
     });
     expect(config).toMatchObject({
       production: true,
       host: '127.0.0.1',
       port: 8080,
+      http: { requestTimeoutMs: 5000, connectionTimeoutMs: 9000, maxConnections: 50 },
       logLevel: 'debug',
       prettyLogs: true,
       publicUrl: 'https://customers.example.com',
       apiKeys: [
-        { appId: 'one', secret: 's3cret:with:colons' },
-        { appId: 'two', secret: 'other' },
+        { appId: 'one', secret: `s3cret:with:colons-${'1'.repeat(32)}` },
+        { appId: 'two', secret: '2'.repeat(32) },
       ],
       cockpitSecret: COCKPIT_SECRET,
       rateLimitPerMinute: 120,
+      authFailureLimits: { perAddress: 7, perAppId: 70 },
+      trustProxy: ['10.0.0.0/8', '127.0.0.1'],
     });
   });
 
@@ -192,6 +206,30 @@ describe('loadConfig', () => {
       'COCKPIT_SECRET is required when NODE_ENV=production: a random string of at least 32 characters, e.g. the output of `openssl rand -hex 32`',
     ]);
     expect(problems({ NODE_ENV: 'production', API_KEYS: 'a:b' })).toHaveLength(1);
+  });
+
+  it('refuses API secrets shorter than 32 characters in production, naming their app ids', () => {
+    expect(
+      problems({
+        DATABASE_URL,
+        NODE_ENV: 'production',
+        COCKPIT_SECRET,
+        API_KEYS: `short:b,long:${'x'.repeat(32)},almost:${'y'.repeat(31)}`,
+      }),
+    ).toEqual([
+      'API_KEYS: the secret of short must be at least 32 characters when NODE_ENV=production, e.g. the output of `openssl rand -hex 24`',
+      'API_KEYS: the secret of almost must be at least 32 characters when NODE_ENV=production, e.g. the output of `openssl rand -hex 24`',
+    ]);
+    expect(loadConfig({ DATABASE_URL, API_KEYS: 'short:b' }).apiKeys).toEqual([{ appId: 'short', secret: 'b' }]);
+  });
+
+  it('reads TRUST_PROXY as true, false or a list of addresses, and refuses anything else', () => {
+    expect(loadConfig({ DATABASE_URL, TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ DATABASE_URL, TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ DATABASE_URL }).trustProxy).toBe(false);
+    expect(problems({ DATABASE_URL, TRUST_PROXY: 'yes please' })).toEqual([
+      'TRUST_PROXY must be true, false, or a comma-separated list of proxy addresses or CIDR ranges, e.g. 10.0.0.0/8,127.0.0.1',
+    ]);
   });
 
   it('outside production without API_KEYS, generates a random pair for this run', () => {

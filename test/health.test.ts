@@ -7,6 +7,7 @@ import { APP_ID, APP_SECRET, databaseKind, sdkHeaders, useTestApp } from './supp
 import { errorBody } from './support/customers.js';
 import { emptyDatabase } from './support/database.js';
 import { expectReferenceSchema } from './support/reference.js';
+import { until } from './support/wait.js';
 
 const test = useTestApp();
 
@@ -80,5 +81,53 @@ describe('GET /health/ready', () => {
       expect(response.body).toEqual(unavailable('The database is unavailable: retry shortly'));
       expect(response.headers['retry-after']).toBe('1');
     });
+  });
+});
+
+/** Marks the latest migration rolled back (or back again): a readiness check that runs sees it pending. */
+async function rollBackLatestMigration(db: { query: (text: string) => Promise<unknown> }, rolledBack: boolean) {
+  await db.query(
+    `UPDATE _prisma_migrations SET rolled_back_at = ${rolledBack ? 'now()' : 'NULL'}
+     WHERE migration_name = (SELECT max(migration_name) FROM _prisma_migrations)`,
+  );
+}
+
+describe('GET /health/ready within HEALTH_READY_CACHE_MS', () => {
+  // No job worker: nothing but the test's requests uses the pool.
+  const cached = useTestApp({ WORKER_ENABLED: 'false', HEALTH_READY_CACHE_MS: '60000' });
+
+  it('answers from the last check, without a query: concurrent first calls share one check', async () => {
+    let checkouts = 0;
+    cached.app.db.on('acquire', () => (checkouts += 1));
+    const first = await Promise.all(Array.from({ length: 5 }, () => cached.raw().get('/health/ready')));
+    expect(first.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
+    // One check: its two queries.
+    expect(checkouts).toBe(2);
+
+    await rollBackLatestMigration(cached.db, true);
+    try {
+      const before = checkouts;
+      for (let call = 0; call < 20; call += 1) await cached.raw().get('/health/ready').expect(200);
+      // No query ran: one would have seen the migration pending.
+      expect(checkouts).toBe(before);
+    } finally {
+      await rollBackLatestMigration(cached.db, false);
+    }
+  });
+});
+
+describe('GET /health/ready after HEALTH_READY_CACHE_MS', () => {
+  const brief = useTestApp({ WORKER_ENABLED: 'false', HEALTH_READY_CACHE_MS: '50' });
+
+  it('checks again', async () => {
+    await brief.raw().get('/health/ready').expect(200);
+    await rollBackLatestMigration(brief.db, true);
+    try {
+      const status = async () => (await brief.raw().get('/health/ready')).status;
+      await until(async () => (await status()) === 503, 'the readiness check to see the migration pending');
+    } finally {
+      await rollBackLatestMigration(brief.db, false);
+    }
+    await until(async () => (await brief.raw().get('/health/ready')).status === 200, 'the service to be ready again');
   });
 });

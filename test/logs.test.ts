@@ -39,7 +39,7 @@ describe('logs', () => {
       { method: 'POST', url: '/v1/customers', host: expect.any(String), remoteAddress: expect.any(String), appId: 'test-app' },
       {
         method: 'GET',
-        url: `${cockpitPath.slice(0, cockpitPath.indexOf('?'))}?token=[redacted]`,
+        url: `${cockpitPath.slice(0, cockpitPath.indexOf('?'))}?[redacted]`,
         host: expect.any(String),
         remoteAddress: expect.any(String),
       },
@@ -47,6 +47,40 @@ describe('logs', () => {
     ]);
     const everything = output.join('');
     for (const secret of [APP_SECRET, token, 'wrong-token-value']) expect(everything).not.toContain(secret);
+  });
+
+  it('leave out the query string of cockpit URLs, however the token is spelled', async () => {
+    const created = await test.api.post('/v1/customers', { name: 'Spelled' }).expect(200);
+    const { pathname, searchParams } = new URL(created.body.assets.cockpit_url);
+    const token = searchParams.get('token')!;
+    const spellings = [
+      `?%74oken=${token}`,
+      `?tok%65n=${token}`,
+      `?token%3D${token}`,
+      `?token[]=${token}`,
+      `?TOKEN=${token}`,
+      `?a=1&token=${token}`,
+    ];
+    const paths = [pathname, pathname.replace('/cockpit/', '/%63ockpit/'), pathname.replace('/cockpit/', '//Cockpit/')];
+    const urls = paths.flatMap((path) => spellings.map((query) => `${path}${query}`));
+    for (const url of urls) await test.raw().get(url);
+
+    const logged = logLines()
+      .filter((line) => line.msg === 'request completed')
+      .slice(-urls.length)
+      .map((line) => (line.req as { url: string }).url);
+    expect(logged).toEqual(paths.flatMap((path) => spellings.map(() => `${path}?[redacted]`)));
+    expect(output.join('')).not.toContain(token);
+  });
+
+  it('leave out the query string of report download links too', async () => {
+    const secret = 'report-token-that-must-not-be-logged';
+    await test.raw().get(`/async-action-reports/aa_0123456789abcdef01?%74oken=${secret}`);
+    const line = logLines()
+      .filter((entry) => entry.msg === 'request completed')
+      .at(-1)!;
+    expect((line.req as { url: string }).url).toBe('/async-action-reports/aa_0123456789abcdef01?[redacted]');
+    expect(output.join('')).not.toContain(secret);
   });
 
   it('redact credential headers wherever a line carries them', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { databaseKind, useTestApp } from './support/app.js';
+import { errorBody } from './support/customers.js';
 
 // No job worker: nothing but the test's requests and the connections it holds uses the pool.
 const test = useTestApp({ WORKER_ENABLED: 'false' });
@@ -64,5 +65,28 @@ describe('GET /metrics', () => {
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(sample(text, 'process_cpu_seconds_total')).toBeGreaterThan(0);
     expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
+  });
+});
+
+describe('GET /metrics with METRICS_TOKEN', () => {
+  const token = 'metrics-token-0123456789abcdef0123456789';
+  const guarded = useTestApp({ METRICS_TOKEN: token });
+
+  it('answers 401 in the Error shape without the token, or with another', async () => {
+    for (const authorization of [undefined, `Bearer ${token}x`, token, `Basic ${token}`]) {
+      const request = guarded.raw().get('/metrics');
+      const response = await (authorization === undefined ? request : request.set('Authorization', authorization)).expect(401);
+      expect(response.headers['www-authenticate']).toBe('Bearer');
+      expect(response.body).toEqual(
+        errorBody(401, 'unauthorized', 'Unauthorized', {
+          details: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>',
+        }),
+      );
+    }
+  });
+
+  it('answers 200 with the metrics to a request bearing it', async () => {
+    const response = await guarded.raw().get('/metrics').set('Authorization', `Bearer ${token}`).expect(200);
+    expect(response.text).toContain('# TYPE http_requests_total counter');
   });
 });

@@ -15,7 +15,6 @@ describe('security headers', () => {
     expect(response.headers).toMatchObject({
       'x-content-type-options': 'nosniff',
       'x-frame-options': 'SAMEORIGIN',
-      'strict-transport-security': 'max-age=31536000; includeSubDomains',
       'referrer-policy': 'no-referrer',
       'cross-origin-opener-policy': 'same-origin',
       'cross-origin-resource-policy': 'same-origin',
@@ -25,6 +24,26 @@ describe('security headers', () => {
     // A service on plain HTTP in a private network must still load its own /docs assets.
     expect(response.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
     expect(response.headers['x-powered-by']).toBeUndefined();
+    // Plain HTTP: no Strict-Transport-Security.
+    expect(response.headers['strict-transport-security']).toBeUndefined();
+  });
+
+  it('leave out Strict-Transport-Security when X-Forwarded-Proto says https but no proxy is trusted', async () => {
+    const response = await test.raw().get('/health/live').set('X-Forwarded-Proto', 'https').expect(200);
+    expect(response.headers['strict-transport-security']).toBeUndefined();
+  });
+});
+
+describe('Strict-Transport-Security behind a trusted proxy (TRUST_PROXY)', () => {
+  const proxied = useTestApp({ TRUST_PROXY: '127.0.0.1' });
+
+  it('is sent when the proxy says the request came over HTTPS, and not otherwise', async () => {
+    const https = await proxied.raw().get('/health/live').set('X-Forwarded-Proto', 'https').expect(200);
+    expect(https.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    const http = await proxied.raw().get('/health/live').set('X-Forwarded-Proto', 'http').expect(200);
+    expect(http.headers['strict-transport-security']).toBeUndefined();
+    const direct = await proxied.raw().get('/health/live').expect(200);
+    expect(direct.headers['strict-transport-security']).toBeUndefined();
   });
 });
 

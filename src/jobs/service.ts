@@ -2,7 +2,7 @@ import type { Hash } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import type pg from 'pg';
 import type { RowFailure } from '../customers/bulk.js';
-import { ApiError, notFound } from '../errors.js';
+import { ApiError, multipartLimitError, notFound } from '../errors.js';
 import { queryTimestamp, timestamp } from '../timestamps.js';
 import { newAsyncActionId } from '../ids.js';
 import {
@@ -49,12 +49,18 @@ async function* inChunksOf(size: number, stream: AsyncIterable<Buffer>): AsyncGe
   if (length > 0) yield Buffer.concat(pending, length);
 }
 
-/** The upload's data; a body that breaks off or breaks the multipart format is the client's error. */
+/**
+ * The upload's data; a body that breaks off or breaks the multipart format is the client's
+ * error, and so is one with more parts than its limits allow.
+ */
 async function* received(file: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   try {
     yield* file;
-  } catch {
-    throw new ApiError(400, { details: 'The multipart/form-data body is malformed or ends before the file does' });
+  } catch (error) {
+    throw (
+      multipartLimitError(error) ??
+      new ApiError(400, { details: 'The multipart/form-data body is malformed or ends before the file does' })
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError, errorKeys } from '../errors.js';
+import { ApiError, errorKeys, multipartLimitError } from '../errors.js';
 import { newRequestId } from '../ids.js';
 import type { ErrorBody } from '../schemas/common.js';
 import { validationError } from '../validation.js';
@@ -18,6 +18,8 @@ export function toApiError(error: FastifyError | ApiError): ApiError {
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
     return new ApiError(414, { details: 'A path segment is longer than any customer id or source_id can be' });
   }
+  const multipartLimit = multipartLimitError(error);
+  if (multipartLimit) return multipartLimit;
   if (error.code === 'FST_ERR_BAD_URL') return new ApiError(400, { details: 'The URL is not validly percent-encoded' });
   const status = error.statusCode ?? 500;
   // Fastify's own client errors (body too large, bad media type...) carry safe, useful messages.
@@ -68,14 +70,14 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
 /** Every failure leaves as the contract's error body: route errors, unknown routes, bad URLs. */
 export default fp(
   async (app) => {
+    const noRoute = (request: FastifyRequest) =>
+      new ApiError(404, { details: `No route for ${request.method} ${request.url.slice(0, 200)}` });
     app.setErrorHandler(replyWithError);
-    app.setNotFoundHandler((request, reply) =>
-      replyWithError(
-        new ApiError(404, { details: `No route for ${request.method} ${request.url.slice(0, 200)}` }),
-        request,
-        reply,
-      ),
-    );
+    // A path no route answers is refused before its body is read, however slowly the body comes.
+    app.addHook('preParsing', async (request) => {
+      if (request.is404) throw noRoute(request);
+    });
+    app.setNotFoundHandler((request, reply) => replyWithError(noRoute(request), request, reply));
   },
   { name: 'errors' },
 );

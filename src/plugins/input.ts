@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import fp from 'fastify-plugin';
 import secureJson from 'secure-json-parse';
 import { ApiError } from '../errors.js';
@@ -40,6 +41,10 @@ function nestsDeeperThan(text: string, limit: number): boolean {
   return false;
 }
 
+/** Whether the request announced a body that has not all arrived yet. */
+const bodyPending = ({ headers, complete }: IncomingMessage): boolean =>
+  !complete && (Number(headers['content-length']) > 0 || headers['transfer-encoding'] !== undefined);
+
 /**
  * What the service reads from a request. JSON is the only body type; an empty body is no body
  * (the official SDK sends `Content-Type: application/json` on DELETE); bodies nested deeper than
@@ -51,6 +56,13 @@ export default fp(
   async (app) => {
     app.addHook('onRequest', (request, _reply, done) => {
       done(request.url.includes('%00') ? new ApiError(400, { details: `The URL ${UNSTORABLE}` }) : undefined);
+    });
+    // An answer sent before the request's body has all arrived (an unknown route's 404, a 401, an
+    // import's 202 with parts after the file still coming...) closes the connection: otherwise
+    // Node would go on reading the rest of the body to reuse the connection, as slowly as it comes.
+    app.addHook('onSend', (request, reply, _payload, done) => {
+      if (bodyPending(request.raw)) reply.header('connection', 'close');
+      done();
     });
 
     app.removeAllContentTypeParsers();

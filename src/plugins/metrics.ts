@@ -1,4 +1,6 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
+import { ApiError } from '../errors.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 declare module 'fastify' {
@@ -14,12 +16,20 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /** The route label of requests that matched no route, so that scanners cannot grow the label set. */
 const UNMATCHED = 'unmatched';
 
+export interface MetricsOptions {
+  /** Set: `GET /metrics` requires `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+
 /**
  * `GET /metrics` in Prometheus text format: requests and their latency by route pattern and
- * status, the database pool, and the process (CPU, memory, event loop, GC).
+ * status, the database pool, and the process (CPU, memory, event loop, GC). Open by default, as
+ * a Prometheus scrape expects; with a token, only to requests bearing it (compared in constant time).
  */
-export default fp(
-  async (app) => {
+export default fp<MetricsOptions>(
+  async (app, { token }) => {
     const register = new Registry();
     collectDefaultMetrics({ register });
     const labelNames = ['method', 'route', 'status_code'] as const;
@@ -63,14 +73,20 @@ export default fp(
     });
 
     app.decorate('metrics', register);
+    const expected = token === undefined ? undefined : digest(`Bearer ${token}`);
     app.get(
       '/metrics',
       {
+        onRequest: (request, reply, done) => {
+          if (expected === undefined || timingSafeEqual(digest(request.headers.authorization ?? ''), expected)) return done();
+          reply.header('www-authenticate', 'Bearer');
+          done(new ApiError(401, { details: 'GET /metrics requires Authorization: Bearer <METRICS_TOKEN>' }));
+        },
         schema: {
           tags: ['Operations'],
           summary: 'Prometheus metrics',
           description:
-            'Request counts and latency histograms by route and status, database pool gauges and process metrics, in Prometheus text format. No authentication.',
+            'Request counts and latency histograms by route and status, database pool gauges and process metrics, in Prometheus text format. Without authentication, unless METRICS_TOKEN is set: then `Authorization: Bearer <METRICS_TOKEN>`.',
           produces: ['text/plain'],
         },
       },

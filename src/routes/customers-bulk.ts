@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyRouteSchemaDef } from 'fastify/types/schema.js';
-import { ApiError } from '../errors.js';
+import { ApiError, tooManyMultipartFields } from '../errors.js';
 import {
   AsyncActionAccepted,
   CustomersBulkUpdateBody,
@@ -10,6 +10,7 @@ import {
   CustomersImportCsvBody,
   CustomersMetadataUpdateBody,
   CustomersMetadataUpdateRequest,
+  CSV_UPLOAD_LIMITS,
   MAX_ASYNC_BODY_BYTES,
 } from '../schemas/async-action.js';
 import { errorResponses as errors } from '../schemas/common.js';
@@ -68,9 +69,10 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(async (csvScope) => {
     csvScope.removeContentTypeParser('application/json');
     // Only the file may be large: a few small fields at most, so that none can fill the memory.
-    await csvScope.register(multipart, {
-      limits: { fileSize: MAX_ASYNC_BODY_BYTES, files: 1, fields: 10, fieldSize: 64 * 1024, parts: 20, headerPairs: 100 },
-    });
+    // Busboy is let to read one field more than allowed: a body over the limit then shows in the
+    // fields before the file, and is refused as that (otherwise busboy cuts the file off, which
+    // looks like a body that breaks off).
+    await csvScope.register(multipart, { limits: { ...CSV_UPLOAD_LIMITS, fields: CSV_UPLOAD_LIMITS.fields + 1 } });
 
     csvScope.post(
       '/customers/importCSV',
@@ -103,6 +105,13 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
         if (part?.fieldname !== 'file') {
           part?.file.resume();
           throw new ApiError(400, { details: MISSING_FILE });
+        }
+        const fields = Object.values(part.fields)
+          .flat()
+          .filter((value) => value?.type === 'field').length;
+        if (fields > CSV_UPLOAD_LIMITS.fields) {
+          part.file.resume();
+          throw tooManyMultipartFields();
         }
         return reply
           .code(202)

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, HTTPMethods } from 'fastify';
 import type { ApiKey } from '../config.js';
 import { ApiError } from '../errors.js';
-import auth from '../plugins/auth.js';
+import auth, { type AuthFailureThrottle } from '../plugins/auth.js';
 import rateLimit from '../plugins/rate-limit.js';
 import activity from './activity.js';
 import asyncActions from './async-actions.js';
@@ -12,6 +12,8 @@ import segments from './segments.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
+  /** Failed authentications, counted across every scope that authenticates. */
+  authFailures: AuthFailureThrottle;
   rateLimitPerMinute: number;
   /** The routes behind the keys: /v1's unless given (the management API's paths take the same treatment). */
   routes?: FastifyPluginAsync[];
@@ -22,16 +24,20 @@ const V1_ROUTES = [customers, activity, customersBulk, asyncActions, segments, m
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
 /**
- * Everything under /v1: never cached, authenticated, rate limited, and 405 (not 404) for a known
- * path with the wrong method. Its writes take an Idempotency-Key (src/plugins/idempotency.ts).
+ * Everything under /v1: never cached, authenticated (failures throttled), rate limited, and 405
+ * (not 404) for a known path with the wrong method. Its writes take an Idempotency-Key
+ * (src/plugins/idempotency.ts).
  */
-const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMinute, routes: routePlugins = V1_ROUTES }) => {
+const v1: FastifyPluginAsync<V1Options> = async (
+  app,
+  { apiKeys, authFailures, rateLimitPerMinute, routes: routePlugins = V1_ROUTES },
+) => {
   // Answers carry personal data: no cache between client and service may keep them.
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('cache-control', 'no-store');
     done();
   });
-  await app.register(auth, { apiKeys });
+  await app.register(auth, { apiKeys, failures: authFailures });
   await app.register(rateLimit, { perMinute: rateLimitPerMinute });
 
   const methodsByUrl = new Map<string, Set<string>>();

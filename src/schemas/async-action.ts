@@ -5,6 +5,16 @@ import { CustomerBulkItem, MetadataInput, SourceId } from './customer.js';
 /** The largest body the bulk, metadata and CSV endpoints take: 10 MiB, as Voucherify. */
 export const MAX_ASYNC_BODY_BYTES = 10 * 1024 * 1024;
 
+/** What a CSV import's multipart/form-data body may hold: the file, and a few small fields at most. */
+export const CSV_UPLOAD_LIMITS = {
+  fileSize: MAX_ASYNC_BODY_BYTES,
+  files: 1,
+  fields: 10,
+  fieldSize: 64 * 1024,
+  parts: 20,
+  headerPairs: 100,
+} as const;
+
 export const asyncActionTypes = ['CUSTOMERS.IMPORT_CSV', 'CUSTOMERS.BULK_UPDATE', 'CUSTOMERS.METADATA_UPDATE'] as const;
 export type AsyncActionType = (typeof asyncActionTypes)[number];
 
