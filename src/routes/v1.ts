@@ -5,6 +5,7 @@ import auth from '../plugins/auth.js';
 import rateLimit from '../plugins/rate-limit.js';
 import activity from './activity.js';
 import asyncActions from './async-actions.js';
+import customerEvents from './customer-events.js';
 import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
 
@@ -37,6 +38,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMin
   await app.register(activity);
   await app.register(customersBulk);
   await app.register(asyncActions);
+  await app.register(customerEvents);
 
   // The routes as registered so far (the 405 routes below are added to methodsByUrl too).
   const routes = [...methodsByUrl].map(([url, methods]) => ({
