@@ -14,6 +14,7 @@ import input from './plugins/input.js';
 import jobs from './plugins/jobs.js';
 import metrics from './plugins/metrics.js';
 import securityHeaders from './plugins/security-headers.js';
+import webhooks from './plugins/webhooks.js';
 import cockpit from './routes/cockpit.js';
 import v1 from './routes/v1.js';
 import { bodyAjv, parameterAjv } from './validation.js';
@@ -62,6 +63,7 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(health);
   await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
   await app.register(jobs, { jobs: config.jobs });
+  await app.register(webhooks, { webhooks: config.webhooks, worker: config.jobs.worker });
   await app.register(cockpit);
   await app.register(v1, { prefix: '/v1', apiKeys: config.apiKeys, rateLimitPerMinute: config.rateLimitPerMinute });
   return app;
@@ -70,12 +72,15 @@ export async function buildApp({ config, logger }: AppOptions) {
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
 /**
- * Job workers alone, without HTTP (`npm run worker`): the same database and job plugins as the
- * service, to scale the work on async actions out to more processes.
+ * Job workers and webhook deliveries alone, without HTTP (`npm run worker`): the same database,
+ * job and webhook plugins as the service, to scale that work out to more processes.
  */
 export async function buildWorker({ config, logger }: AppOptions) {
   const app = Fastify({ logger: logger ?? loggerOptions(config) });
   await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(jobs, { jobs: { ...config.jobs, worker: true } });
+  // Webhook bodies carry the customer as the API shows it, cockpit link included.
+  await app.register(customers, { publicUrl: config.publicUrl, cockpitSecret: config.cockpitSecret });
+  await app.register(webhooks, { webhooks: config.webhooks, worker: true });
   return app;
 }

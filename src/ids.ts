@@ -19,3 +19,9 @@ export const newPermanentDeletionId = (): string => `del_${alphanumeric()}`;
 
 /** `aa_` + 18 lowercase hex digits: an async action. */
 export const newAsyncActionId = (): string => `aa_${hex()}`;
+
+/** `wh_` + 24 of [A-Za-z0-9]: a webhook endpoint. */
+export const newWebhookId = (): string => `wh_${alphanumeric()}`;
+
+/** `whd_` + 24 of [A-Za-z0-9]: an entry of a webhook's delivery log. */
+export const newWebhookDeliveryId = (): string => `whd_${alphanumeric()}`;

@@ -29,10 +29,29 @@ describe('loadConfig', () => {
       apiKeys: [{ appId: 'app', secret: 'secret' }],
       generatedApiKey: undefined,
       jobs: { worker: true, concurrency: 1, pollSeconds: 2, batchSize: 1000, timeoutSeconds: 60, retries: 5 },
+      webhooks: {
+        allowPrivateUrls: false,
+        allowHttp: true,
+        timeoutMs: 10_000,
+        retryBaseMs: 5000,
+        retryMaxMs: 3_600_000,
+        disableAfterMs: 3 * 86_400_000,
+        pollMs: 250,
+        concurrency: 50,
+      },
       cockpitSecret: COCKPIT_SECRET,
       cockpitSecretGenerated: false,
       rateLimitPerMinute: 6000,
     });
+  });
+
+  it('refuses http:// webhook URLs in production unless WEBHOOK_ALLOW_HTTP is set', () => {
+    const production = { DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, NODE_ENV: 'production' };
+    expect(loadConfig(production).webhooks.allowHttp).toBe(false);
+    expect(loadConfig({ ...production, WEBHOOK_ALLOW_HTTP: 'true' }).webhooks.allowHttp).toBe(true);
+    expect(
+      loadConfig({ DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, WEBHOOK_ALLOW_HTTP: 'false' }).webhooks.allowHttp,
+    ).toBe(false);
   });
 
   it('bases the default PUBLIC_URL on PORT', () => {

@@ -8,6 +8,7 @@ import asyncActions from './async-actions.js';
 import customerEvents from './customer-events.js';
 import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
+import webhooks from './webhooks.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
@@ -39,6 +40,7 @@ const v1: FastifyPluginAsync<V1Options> = async (app, { apiKeys, rateLimitPerMin
   await app.register(customersBulk);
   await app.register(asyncActions);
   await app.register(customerEvents);
+  await app.register(webhooks);
 
   // The routes as registered so far (the 405 routes below are added to methodsByUrl too).
   const routes = [...methodsByUrl].map(([url, methods]) => ({
