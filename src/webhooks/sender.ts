@@ -66,8 +66,9 @@ export function createSender({ timeoutMs, allowPrivateUrls }: SenderOptions) {
         return { statusCode, error: null, durationMs: durationMs() };
       } catch (error) {
         const { name, message, code } = error as NodeJS.ErrnoException;
-        const reason = name === 'TimeoutError' || name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (code ?? message);
-        return { statusCode: null, error: code && code !== reason ? `${reason}: ${message}` : reason, durationMs: durationMs() };
+        const timedOut = name === 'TimeoutError' || name === 'AbortError';
+        const reason = timedOut ? `no answer within ${timeoutMs} ms` : code && code !== message ? `${code}: ${message}` : message;
+        return { statusCode: null, error: reason, durationMs: durationMs() };
       }
     },
     close() {

@@ -161,7 +161,7 @@ const TRACK_FAILURES = `
   ) AS result
   WHERE webhook_endpoints.id = result.id`;
 
-/** Disables the endpoints whose every attempt failed for `$2` ms, with a log entry saying why. */
+/** Disables the endpoints whose every attempt failed for `$2` ms, with a log entry saying why (after the attempt's). */
 const DISABLE_FAILING = `
   WITH disabled AS (
     UPDATE webhook_endpoints SET enabled = false, updated_at = now()
@@ -170,10 +170,10 @@ const DISABLE_FAILING = `
   )
   INSERT INTO webhook_deliveries (id, endpoint_id, event_id, attempt, status_code, error, duration_ms, created_at)
   SELECT $3 || left(md5(id), 12), id, NULL, 0, NULL,
-    'endpoint disabled: every delivery attempt failed since ' ||
+    'endpoint disabled: every delivery attempt since ' ||
       to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') ||
-      ' (' || ($2 / 1000)::bigint || ' s); enable it again to resume its deliveries',
-    0, now()
+      ' failed, for longer than ' || $2 || ' ms; enable it again to resume its deliveries',
+    0, clock_timestamp()
   FROM disabled`;
 
 export function createWebhookStore(db: pg.Pool) {
