@@ -23,8 +23,11 @@ export interface DeliveryWorkerOptions {
 /** Events queued per endpoint per round. */
 const QUEUE_BATCH = 1000;
 
-/** How long a claim lasts beyond an attempt's timeout: the time to record the outcome. */
-const LEASE_MARGIN_MS = 20_000;
+/**
+ * How long a claim lasts: twice an attempt's timeout and a second, time enough to record the
+ * outcome. A worker that died mid-attempt holds its messages this long.
+ */
+const leaseMsFor = (timeoutMs: number) => 2 * timeoutMs + 1000;
 
 /** The wait before attempt `attempt + 1`: exponential, capped, with jitter (between half and all of it). */
 export function retryDelayMs(attempt: number, { retryBaseMs, retryMaxMs }: Pick<WebhooksConfig, 'retryBaseMs' | 'retryMaxMs'>) {
@@ -43,7 +46,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
   const stopping = new AbortController();
   let wakeUp = new AbortController();
   const wake = () => wakeUp.abort();
-  const leaseMs = config.timeoutMs + LEASE_MARGIN_MS;
+  const leaseMs = leaseMsFor(config.timeoutMs);
   let inFlight = 0;
   /** Outcomes not recorded yet: kept until a round records them (the database may be away). */
   const ended: MessageOutcome[] = [];
