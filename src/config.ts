@@ -50,7 +50,7 @@ export const EnvSchema = Type.Object({
   WEBHOOK_RETRY_MAX_MS: Type.Integer({ minimum: 1, maximum: 86_400_000, default: 3_600_000 }),
   WEBHOOK_DISABLE_AFTER_MS: Type.Integer({ minimum: 1, default: 3 * 86_400_000 }),
   WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 250 }),
-  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
 });
 export type Env = Static<typeof EnvSchema>;
 

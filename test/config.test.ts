@@ -37,7 +37,7 @@ describe('loadConfig', () => {
         retryMaxMs: 3_600_000,
         disableAfterMs: 3 * 86_400_000,
         pollMs: 250,
-        concurrency: 50,
+        concurrency: 200,
       },
       cockpitSecret: COCKPIT_SECRET,
       cockpitSecretGenerated: false,

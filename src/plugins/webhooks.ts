@@ -34,7 +34,7 @@ export default fp<WebhooksOptions>(
       if (!worker) return;
       deliveries = startDeliveryWorker({
         store,
-        sender: createSender({ timeoutMs: config.timeoutMs, allowPrivateUrls: config.allowPrivateUrls }),
+        sender: createSender(config),
         sequence: repository.sequence,
         present: app.customers.presentFeedEvent,
         config,

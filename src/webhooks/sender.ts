@@ -12,6 +12,8 @@ export interface AttemptOutcome {
 export interface SenderOptions {
   timeoutMs: number;
   allowPrivateUrls: boolean;
+  /** Attempts in flight at once: as many connections may be open to one host, so none waits for a socket. */
+  concurrency: number;
 }
 
 /** The most of a receiver's answer read (and thrown away) before the connection is reused. */
@@ -22,11 +24,11 @@ const MAX_ANSWER_BYTES = 64 * 1024;
  * an answer like any other (a failure: it is not followed); connections are kept alive between
  * attempts, and each new one resolves and checks its host again (checkingLookup).
  */
-export function createSender({ timeoutMs, allowPrivateUrls }: SenderOptions) {
+export function createSender({ timeoutMs, allowPrivateUrls, concurrency }: SenderOptions) {
   const lookup = checkingLookup(allowPrivateUrls);
   const agents = {
-    'http:': new http.Agent({ keepAlive: true, maxSockets: 64, lookup }),
-    'https:': new https.Agent({ keepAlive: true, maxSockets: 64, lookup }),
+    'http:': new http.Agent({ keepAlive: true, maxSockets: concurrency, lookup }),
+    'https:': new https.Agent({ keepAlive: true, maxSockets: concurrency, lookup }),
   };
 
   async function post(url: URL, headers: Record<string, string>, body: string): Promise<number> {

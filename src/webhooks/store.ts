@@ -120,41 +120,36 @@ const CLAIM = `
     json_build_object('id', event.id, 'type', event.type, 'data', event.data, 'group_id', event.group_id,
       'created_at', to_char(event.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS event`;
 
-/** The outcomes of a batch of attempts, one jsonb array, as rows. */
-const OUTCOMES = `jsonb_to_recordset($1::jsonb) AS outcome(
-  "endpointId" text, "eventId" text, attempt int, "deliveryId" text, "statusCode" int, error text,
-  "durationMs" int, delivered boolean, "retryInMs" bigint)`;
-
 /**
  * Records a batch of attempts: each in the delivery log; a delivered message is done, another is
  * due again after its backoff. Only under the claim it was sent with (its attempt number): a
- * message claimed again meanwhile (its lease ran out) belongs to that claim.
+ * message claimed again meanwhile (its lease ran out) belongs to that claim. Each endpoint's
+ * stretch of failures is kept too: a success ends it, a failure starts one unless one is running
+ * (rows locked in id order, so concurrent workers cannot deadlock; none when nothing changes).
  */
 const RECORD_OUTCOMES = `
-  WITH logged AS (
+  WITH outcome AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS outcome(
+    "endpointId" text, "eventId" text, attempt int, "deliveryId" text, "statusCode" int, error text,
+    "durationMs" int, delivered boolean, "retryInMs" bigint)
+  ), logged AS (
     INSERT INTO webhook_deliveries (id, endpoint_id, event_id, attempt, status_code, error, duration_ms, created_at)
     SELECT "deliveryId", "endpointId", "eventId", attempt, "statusCode", error, "durationMs", now()
-    FROM ${OUTCOMES} WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = outcome."endpointId")
+    FROM outcome WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = outcome."endpointId")
   ), done AS (
-    DELETE FROM webhook_messages AS message USING ${OUTCOMES}
+    DELETE FROM webhook_messages AS message USING outcome
     WHERE outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
       AND message.attempts = outcome.attempt
+  ), retried AS (
+    UPDATE webhook_messages AS message
+    SET lease_until = NULL, next_attempt_at = now() + outcome."retryInMs" * interval '1 millisecond'
+    FROM outcome
+    WHERE NOT outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
+      AND message.attempts = outcome.attempt
   )
-  UPDATE webhook_messages AS message
-  SET lease_until = NULL, next_attempt_at = now() + outcome."retryInMs" * interval '1 millisecond'
-  FROM ${OUTCOMES}
-  WHERE NOT outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
-    AND message.attempts = outcome.attempt`;
-
-/**
- * Keeps each endpoint's stretch of failures: a success ends it, a failure starts one unless one
- * is running. Rows are locked in id order, so concurrent workers cannot deadlock.
- */
-const TRACK_FAILURES = `
   UPDATE webhook_endpoints SET failing_since = CASE WHEN result.any_delivered THEN NULL ELSE now() END
   FROM (
     SELECT endpoint.id, result.any_delivered FROM webhook_endpoints AS endpoint
-    JOIN (SELECT "endpointId", bool_or(delivered) AS any_delivered FROM ${OUTCOMES} GROUP BY "endpointId") AS result
+    JOIN (SELECT "endpointId", bool_or(delivered) AS any_delivered FROM outcome GROUP BY "endpointId") AS result
       ON result."endpointId" = endpoint.id
     WHERE (endpoint.failing_since IS NULL) = NOT result.any_delivered
     ORDER BY endpoint.id FOR UPDATE OF endpoint
@@ -279,14 +274,20 @@ export function createWebhookStore(db: pg.Pool) {
     claim: async (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
       (await db.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[],
 
-    /** Records attempts (RECORD_OUTCOMES, TRACK_FAILURES) and disables the endpoints failing for `disableAfterMs`. */
+    /**
+     * Records attempts (RECORD_OUTCOMES), and disables the endpoints failing for `disableAfterMs`
+     * in the same transaction; one statement when nothing failed.
+     */
     async recordOutcomes(outcomes: readonly MessageOutcome[], disableAfterMs: number, logIdPrefix: string): Promise<void> {
       const batch = JSON.stringify(outcomes);
       const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
+      if (failing.length === 0) {
+        await db.query(RECORD_OUTCOMES, [batch]);
+        return;
+      }
       await withTransaction(db, async (tx: Queryable) => {
         await tx.query(RECORD_OUTCOMES, [batch]);
-        await tx.query(TRACK_FAILURES, [batch]);
-        if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
+        await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
       });
     },
   };
