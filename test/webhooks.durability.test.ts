@@ -30,7 +30,7 @@ afterAll(async () => {
 describe.skipIf(embedded)('webhook deliveries when a worker is killed', () => {
   it('lose nothing: another worker delivers every event, the one in flight again, each customer in order', async () => {
     // The first request stalls: the worker is killed while it waits for the answer.
-    receiver = await startReceiver((request) => (receiver!.received.length === 0 ? 'stall' : 200));
+    receiver = await startReceiver(() => (receiver!.received.length === 0 ? 'stall' : 200));
     const endpoint = (await api.post('/v1/webhooks', { url: receiver.url }).expect(200)).body;
     receiver.secret = endpoint.secret;
 
