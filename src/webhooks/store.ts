@@ -65,23 +65,42 @@ const ENDPOINT_COLUMNS = `id, url, events, description, enabled, secret, ${isoTi
 const DELIVERY_COLUMNS = `id, event_id, attempt, status_code, error, duration_ms, ${isoTimestamp('created_at')}`;
 
 /**
- * Follows the feed for every enabled endpoint: queues a message for each event after the
- * endpoint's feed position whose type it takes, and moves the position past the events read.
- * The feed only ever grows at its end (feed.ts), so a position once passed has nothing left
- * behind it. An endpoint another process is queueing for is skipped.
+ * A customer's messages to an endpoint form a chain, sent one at a time in feed order: only its
+ * first message (the chain's head) has a `next_attempt_at`; the others wait with none, and are
+ * found through no index when messages are claimed. Whoever adds to a chain or removes its head
+ * holds the endpoint's row lock first (LOCK_ENDPOINTS_TO_QUEUE, LOCK_ENDPOINTS_TO_RECORD), and
+ * then reads the chain in a statement of its own: each sees what the other committed, so a chain
+ * always has exactly one head.
+ */
+
+/** The endpoints behind the feed, locked in id order; one that has caught up is not even locked (an idle worker writes nothing). */
+const LOCK_ENDPOINTS_TO_QUEUE = `
+  SELECT id FROM webhook_endpoints
+  WHERE enabled AND feed_position < (SELECT last_position FROM customer_event_feed WHERE id = 1)
+  ORDER BY id FOR UPDATE`;
+
+/**
+ * Queues a message for each event after the endpoint's feed position whose type it takes (a head
+ * when its customer has no message queued yet), and moves the position past the events read. The
+ * feed only ever grows at its end (feed.ts), so a position once passed has nothing left behind it.
  */
 const QUEUE_FROM_FEED = `
-  WITH endpoint AS (
-    SELECT id, feed_position, events FROM webhook_endpoints WHERE enabled ORDER BY id FOR UPDATE SKIP LOCKED
-  ), batch AS (
+  WITH batch AS (
     SELECT endpoint.id AS endpoint_id, endpoint.events, event.id AS event_id, event.customer_id, event.position, event.type
-    FROM endpoint CROSS JOIN LATERAL (
+    FROM webhook_endpoints AS endpoint CROSS JOIN LATERAL (
       SELECT id, customer_id, position, type FROM customer_events
-      WHERE position > endpoint.feed_position ORDER BY position LIMIT $1
+      WHERE position > endpoint.feed_position ORDER BY position LIMIT $2
     ) AS event
+    WHERE endpoint.id = ANY($1::text[])
   ), queued AS (
     INSERT INTO webhook_messages (endpoint_id, event_id, customer_id, position, next_attempt_at)
-    SELECT endpoint_id, event_id, customer_id, position, now() FROM batch WHERE type = ANY(events)
+    SELECT endpoint_id, event_id, customer_id, position,
+      CASE WHEN position = min(position) OVER (PARTITION BY endpoint_id, customer_id)
+        AND NOT EXISTS (
+          SELECT 1 FROM webhook_messages AS queued
+          WHERE queued.endpoint_id = batch.endpoint_id AND queued.customer_id = batch.customer_id
+        ) THEN now() END
+    FROM batch WHERE type = ANY(events)
     ON CONFLICT DO NOTHING
   ), moved AS (
     UPDATE webhook_endpoints SET feed_position = read.last
@@ -91,23 +110,16 @@ const QUEUE_FROM_FEED = `
   SELECT count(*)::int AS read FROM batch`;
 
 /**
- * Claims messages due for an attempt, each the first one left of its customer for its endpoint:
- * a customer's next event waits until the one before it was answered 2xx (and deleted). The
- * claim is a lease, longer than an attempt may take: a worker that dies leaves its messages to be
- * claimed again when the lease ends, and no two workers hold one message at once (SKIP LOCKED,
- * and the lease rechecked on the row once locked).
+ * Claims chain heads due for an attempt. The claim is a lease, longer than an attempt may take: a
+ * worker that dies leaves its messages to be claimed again when the lease ends, and no two
+ * workers hold one message at once (SKIP LOCKED, and the lease rechecked on the row once locked).
  */
 const CLAIM = `
   WITH claimable AS (
     SELECT message.endpoint_id, message.event_id FROM webhook_messages AS message
     JOIN webhook_endpoints AS endpoint ON endpoint.id = message.endpoint_id AND endpoint.enabled
     WHERE message.next_attempt_at <= now() AND (message.lease_until IS NULL OR message.lease_until < now())
-      AND NOT EXISTS (
-        SELECT 1 FROM webhook_messages AS earlier
-        WHERE earlier.endpoint_id = message.endpoint_id AND earlier.customer_id = message.customer_id
-          AND earlier.position < message.position
-      )
-    ORDER BY message.next_attempt_at, message.position
+    ORDER BY message.next_attempt_at
     LIMIT $1
     FOR UPDATE OF message SKIP LOCKED
   )
@@ -120,12 +132,15 @@ const CLAIM = `
     json_build_object('id', event.id, 'type', event.type, 'data', event.data, 'group_id', event.group_id,
       'created_at', to_char(event.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS event`;
 
+/** The endpoints of a batch of outcomes, locked in id order (see the chains above). */
+const LOCK_ENDPOINTS_TO_RECORD = 'SELECT id FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';
+
 /**
- * Records a batch of attempts: each in the delivery log; a delivered message is done, another is
- * due again after its backoff. Only under the claim it was sent with (its attempt number): a
- * message claimed again meanwhile (its lease ran out) belongs to that claim. Each endpoint's
- * stretch of failures is kept too: a success ends it, a failure starts one unless one is running
- * (rows locked in id order, so concurrent workers cannot deadlock; none when nothing changes).
+ * Records a batch of attempts: each in the delivery log; a delivered message is done and the next
+ * of its chain becomes the head, due now; another is due again after its backoff. Only under the
+ * claim it was sent with (its attempt number): a message claimed again meanwhile (its lease ran
+ * out) belongs to that claim. Each endpoint's stretch of failures is kept too: a success ends it,
+ * a failure starts one unless one is running.
  */
 const RECORD_OUTCOMES = `
   WITH outcome AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS outcome(
@@ -139,6 +154,16 @@ const RECORD_OUTCOMES = `
     DELETE FROM webhook_messages AS message USING outcome
     WHERE outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
       AND message.attempts = outcome.attempt
+    RETURNING message.endpoint_id, message.customer_id, message.event_id
+  ), promoted AS (
+    UPDATE webhook_messages AS message SET next_attempt_at = now()
+    FROM (
+      SELECT DISTINCT ON (waiting.endpoint_id, waiting.customer_id) waiting.endpoint_id, waiting.event_id
+      FROM done JOIN webhook_messages AS waiting
+        ON waiting.endpoint_id = done.endpoint_id AND waiting.customer_id = done.customer_id AND waiting.event_id <> done.event_id
+      ORDER BY waiting.endpoint_id, waiting.customer_id, waiting.position
+    ) AS next
+    WHERE message.endpoint_id = next.endpoint_id AND message.event_id = next.event_id
   ), retried AS (
     UPDATE webhook_messages AS message
     SET lease_until = NULL, next_attempt_at = now() + outcome."retryInMs" * interval '1 millisecond'
@@ -147,14 +172,8 @@ const RECORD_OUTCOMES = `
       AND message.attempts = outcome.attempt
   )
   UPDATE webhook_endpoints SET failing_since = CASE WHEN result.any_delivered THEN NULL ELSE now() END
-  FROM (
-    SELECT endpoint.id, result.any_delivered FROM webhook_endpoints AS endpoint
-    JOIN (SELECT "endpointId", bool_or(delivered) AS any_delivered FROM outcome GROUP BY "endpointId") AS result
-      ON result."endpointId" = endpoint.id
-    WHERE (endpoint.failing_since IS NULL) = NOT result.any_delivered
-    ORDER BY endpoint.id FOR UPDATE OF endpoint
-  ) AS result
-  WHERE webhook_endpoints.id = result.id`;
+  FROM (SELECT "endpointId", bool_or(delivered) AS any_delivered FROM outcome GROUP BY "endpointId") AS result
+  WHERE webhook_endpoints.id = result."endpointId" AND (webhook_endpoints.failing_since IS NULL) = NOT result.any_delivered`;
 
 /** Disables the endpoints whose every attempt failed for `$2` ms, with a log entry saying why (after the attempt's). */
 const DISABLE_FAILING = `
@@ -267,27 +286,25 @@ export function createWebhookStore(db: pg.Pool) {
       (await db.query('SELECT 1 FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2', [id, endpointId])).rowCount === 1,
 
     /** QUEUE_FROM_FEED, at most `limit` events per endpoint: how many events it read. */
-    queueFromFeed: async (limit: number): Promise<number> =>
-      ((await db.query(QUEUE_FROM_FEED, [limit])).rows[0] as { read: number }).read,
+    queueFromFeed: (limit: number): Promise<number> =>
+      withTransaction(db, async (tx) => {
+        const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_QUEUE)).rows.map((row: { id: string }) => row.id);
+        if (endpoints.length === 0) return 0;
+        return ((await tx.query(QUEUE_FROM_FEED, [endpoints, limit])).rows[0] as { read: number }).read;
+      }),
 
     /** CLAIM: at most `limit` messages, leased for `leaseMs`. */
     claim: async (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
       (await db.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[],
 
-    /**
-     * Records attempts (RECORD_OUTCOMES), and disables the endpoints failing for `disableAfterMs`
-     * in the same transaction; one statement when nothing failed.
-     */
+    /** Records attempts (RECORD_OUTCOMES), and disables the endpoints failing for `disableAfterMs`, in one transaction. */
     async recordOutcomes(outcomes: readonly MessageOutcome[], disableAfterMs: number, logIdPrefix: string): Promise<void> {
-      const batch = JSON.stringify(outcomes);
+      const endpoints = [...new Set(outcomes.map((outcome) => outcome.endpointId))];
       const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
-      if (failing.length === 0) {
-        await db.query(RECORD_OUTCOMES, [batch]);
-        return;
-      }
       await withTransaction(db, async (tx: Queryable) => {
-        await tx.query(RECORD_OUTCOMES, [batch]);
-        await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
+        await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
+        await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
+        if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
       });
     },
   };

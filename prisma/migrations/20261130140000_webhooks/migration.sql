@@ -24,7 +24,7 @@ CREATE TABLE "webhook_messages" (
     "customer_id" TEXT NOT NULL,
     "position" BIGINT NOT NULL,
     "attempts" INTEGER NOT NULL DEFAULT 0,
-    "next_attempt_at" TIMESTAMPTZ(3) NOT NULL,
+    "next_attempt_at" TIMESTAMPTZ(3),
     "lease_until" TIMESTAMPTZ(3),
 
     CONSTRAINT "webhook_messages_pkey" PRIMARY KEY ("endpoint_id","event_id")
@@ -47,8 +47,8 @@ CREATE TABLE "webhook_deliveries" (
 -- CreateIndex
 CREATE INDEX "webhook_messages_endpoint_id_customer_id_position_idx" ON "webhook_messages"("endpoint_id", "customer_id", "position");
 
--- CreateIndex
-CREATE INDEX "webhook_messages_next_attempt_at_idx" ON "webhook_messages"("next_attempt_at");
+-- Written by hand (a partial index): the heads of the chains, the only messages ever claimed.
+CREATE INDEX "webhook_messages_next_attempt_at_idx" ON "webhook_messages"("next_attempt_at") WHERE "next_attempt_at" IS NOT NULL;
 
 -- CreateIndex
 CREATE INDEX "webhook_messages_event_id_idx" ON "webhook_messages"("event_id");
