@@ -32,7 +32,14 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/webhooks',
-    { schema: { tags, summary: 'List webhook endpoints', response: { 200: WebhookList, ...errors(401) } } },
+    {
+      schema: {
+        tags,
+        summary: 'List webhook endpoints',
+        description: 'Every endpoint, oldest first, without its secret.',
+        response: { 200: WebhookList, ...errors(401) },
+      },
+    },
     () => app.webhooks.list(),
   );
 
@@ -42,6 +49,7 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags,
         summary: 'Get a webhook endpoint',
+        description: 'The endpoint, without its secret.',
         params: WebhookIdParams,
         response: { 200: Webhook, ...errors(400, 401, 404) },
       },

@@ -23,7 +23,23 @@ const enabled = Type.Boolean({
   description: 'Whether events are sent. A disabled endpoint keeps its place: enabled again, it resumes where it stopped.',
 });
 
-const WebhookId = Type.String({ minLength: 1, maxLength: 64, example: 'wh_XI8sPLvznzVpNI1BMIWGcUJa' });
+const WebhookId = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'The webhook endpoint id (wh_…).',
+  example: 'wh_XI8sPLvznzVpNI1BMIWGcUJa',
+});
+
+const webhookExample = {
+  id: 'wh_XI8sPLvznzVpNI1BMIWGcUJa',
+  object: 'webhook',
+  url: 'https://crm.example.com/hooks/customers',
+  events: ['customer.created', 'customer.updated', 'customer.deleted'],
+  enabled: true,
+  description: 'CRM sync',
+  created_at: '2022-08-30T06:32:07.380Z',
+};
+const secretExample = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwGJ0NbEJmFUE=';
 export const WebhookIdParams = Type.Object({ webhookId: WebhookId });
 
 const webhookFields = {
@@ -36,7 +52,7 @@ const webhookFields = {
   created_at: Type.String({ format: 'date-time' }),
 };
 
-export const Webhook = Type.Object(webhookFields, { title: 'Webhook' });
+export const Webhook = Type.Object(webhookFields, { title: 'Webhook', example: webhookExample });
 export type Webhook = Static<typeof Webhook>;
 
 /** The endpoint with its signing secret: the answer of create and rotate-secret only. */
@@ -45,16 +61,19 @@ export const WebhookWithSecret = Type.Object(
     ...webhookFields,
     secret: Type.String({
       description: 'Signs deliveries (Standard Webhooks): `whsec_` + base64 of the key. Shown only here.',
-      example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      example: secretExample,
     }),
   },
-  { title: 'WebhookWithSecret' },
+  { title: 'WebhookWithSecret', example: { ...webhookExample, secret: secretExample } },
 );
 export type WebhookWithSecret = Static<typeof WebhookWithSecret>;
 
 export const WebhookCreateBody = Type.Object(
   { url, events: Type.Optional(events), description: Type.Optional(description), enabled: Type.Optional(enabled) },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    example: { url: 'https://crm.example.com/hooks/customers', events: ['customer.created'], description: 'CRM sync' },
+  },
 );
 export type WebhookCreateBody = Static<typeof WebhookCreateBody>;
 
@@ -65,7 +84,7 @@ export const WebhookUpdateBody = Type.Object(
     description: Type.Optional(description),
     enabled: Type.Optional(enabled),
   },
-  { additionalProperties: false, description: 'The fields sent change; the others stay.' },
+  { additionalProperties: false, description: 'The fields sent change; the others stay.', example: { enabled: false } },
 );
 export type WebhookUpdateBody = Static<typeof WebhookUpdateBody>;
 
@@ -76,7 +95,7 @@ export const WebhookList = Type.Object(
     data: Type.Array(Webhook),
     total: Type.Integer({ minimum: 0 }),
   },
-  { title: 'WebhookList' },
+  { title: 'WebhookList', example: { object: 'list', data_ref: 'data', data: [webhookExample], total: 1 } },
 );
 export type WebhookList = Static<typeof WebhookList>;
 
@@ -114,12 +133,31 @@ export const WebhookDeliveryList = Type.Object(
     has_more: Type.Boolean(),
     more_starting_after: Type.Optional(Type.String({ description: 'Pass as starting_after for the next page.' })),
   },
-  { title: 'WebhookDeliveryList' },
+  {
+    title: 'WebhookDeliveryList',
+    example: {
+      object: 'list',
+      data_ref: 'data',
+      data: [
+        {
+          id: 'whd_7k3buMvBsJuXiLRmdh1WZvZs',
+          object: 'webhook_delivery',
+          event_id: 'evcus_0c150c51730c6b60b1',
+          attempt: 1,
+          status_code: 200,
+          error: null,
+          duration_ms: 41,
+          created_at: '2022-08-30T06:32:07.512Z',
+        },
+      ],
+      has_more: false,
+    },
+  },
 );
 export type WebhookDeliveryList = Static<typeof WebhookDeliveryList>;
 
 export const WebhookReplayBody = Type.Object(
   { starting_after: Type.String({ ...EventId, description: 'Every event of the feed after this one is delivered again.' }) },
-  { additionalProperties: false },
+  { additionalProperties: false, example: { starting_after: 'evcus_0c150c51730c6b60b1' } },
 );
 export type WebhookReplayBody = Static<typeof WebhookReplayBody>;
