@@ -1,7 +1,9 @@
 /** What the benchmarks share: where they create databases, medians, a process's memory, a server's life. */
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type pg from 'pg';
+import pg from 'pg';
 
 /** A PostgreSQL server on which the role may create databases. */
 export const serverUrl = new URL(process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
@@ -36,4 +38,24 @@ export async function serveUntilSignalled(app: FastifyInstance, pool: pg.Pool, n
         .then(() => process.exit(0));
     });
   }
+}
+
+/** Runs one statement on the server's own database (CREATE or DROP DATABASE). */
+export async function adminQuery(sql: string) {
+  const client = new pg.Client({ connectionString: serverUrl.toString() });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A TCP port free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
 }
