@@ -15,14 +15,13 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
-import { databaseUrl, median, residentBytes, serverUrl } from './support.js';
+import { adminQuery, databaseUrl, freePort, median, residentBytes } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,24 +41,6 @@ const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(24).toString('hex'
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
-
-async function adminQuery(sql: string) {
-  const client = new pg.Client({ connectionString: serverUrl.toString() });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 /** The same customers, as the CSV a user uploads and as rows of the customers table. */
 function generate(rows: number, prefix: string, round: number) {

@@ -11,10 +11,9 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import qs from 'qs';
-import { median, prepareDatabase } from './support.js';
+import { freePort, median, prepareDatabase } from './support.js';
 
 const env = process.env;
 const ROWS = Number(env.BENCH_ROWS ?? 1_000_000);
@@ -22,15 +21,6 @@ const REQUESTS = Number(env.BENCH_REQUESTS ?? 200);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
 const APP = { 'X-App-Id': 'bench', 'X-App-Token': 'bench-filters-secret' };
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 async function call(base: string, path: string, init: RequestInit = {}) {
   const response = await fetch(`${base}${path}`, {

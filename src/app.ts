@@ -17,6 +17,7 @@ import jobs from './plugins/jobs.js';
 import metrics from './plugins/metrics.js';
 import securityHeaders from './plugins/security-headers.js';
 import asyncActionReports from './routes/async-action-reports.js';
+import webhooks from './plugins/webhooks.js';
 import cockpit from './routes/cockpit.js';
 import { metadataSchemasManagement } from './routes/metadata-schemas.js';
 import v1 from './routes/v1.js';
@@ -90,6 +91,7 @@ export async function buildApp({ config, logger }: AppOptions) {
     projectId: config.projectId,
   });
   await app.register(jobs, { jobs: config.jobs, links: reportLinks(config) });
+  await app.register(webhooks, { webhooks: config.webhooks, worker: config.jobs.worker });
   await app.register(cockpit);
   await app.register(asyncActionReports);
   await app.register(idempotency, { under: '/v1/', ttlSeconds: config.idempotencyKeyTtlSeconds });
@@ -104,12 +106,19 @@ export async function buildApp({ config, logger }: AppOptions) {
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
 /**
- * Job workers alone, without HTTP (`npm run worker`): the same database and job plugins as the
- * service, to scale the work on async actions out to more processes.
+ * Job workers and webhook deliveries alone, without HTTP (`npm run worker`): the same database,
+ * job and webhook plugins as the service, to scale that work out to more processes.
  */
 export async function buildWorker({ config, logger }: AppOptions) {
   const app = Fastify({ logger: logger ?? loggerOptions(config) });
   await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(jobs, { jobs: { ...config.jobs, worker: true }, links: reportLinks(config) });
+  // Webhook bodies carry the customer as the API shows it, cockpit link included.
+  await app.register(customers, {
+    publicUrl: config.publicUrl,
+    cockpitSecret: config.cockpitSecret,
+    projectId: config.projectId,
+  });
+  await app.register(webhooks, { webhooks: config.webhooks, worker: true });
   return app;
 }

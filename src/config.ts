@@ -64,6 +64,14 @@ export const EnvSchema = Type.Object({
   ASYNC_ACTION_REPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
   PROJECT_ID: Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', default: 'default', description: 'letters, digits, _ and -' }),
   IDEMPOTENCY_KEY_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600, default: 24 * 3600 }),
+  WEBHOOK_ALLOW_PRIVATE_URLS: Type.Boolean({ default: false }),
+  WEBHOOK_ALLOW_HTTP: Type.Optional(Type.Boolean()),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
+  WEBHOOK_RETRY_BASE_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 5000 }),
+  WEBHOOK_RETRY_MAX_MS: Type.Integer({ minimum: 1, maximum: 86_400_000, default: 3_600_000 }),
+  WEBHOOK_DISABLE_AFTER_MS: Type.Integer({ minimum: 1, default: 3 * 86_400_000 }),
+  WEBHOOK_POLL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 250 }),
+  WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 1000, default: 200 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -126,6 +134,25 @@ export interface JobsConfig {
   reportRetentionHours: number;
 }
 
+/** How webhooks are delivered (src/webhooks/). */
+export interface WebhooksConfig {
+  /** Whether URLs that resolve to loopback, private, link-local or metadata addresses are allowed. */
+  allowPrivateUrls: boolean;
+  /** Whether http:// URLs are allowed (by default, everywhere but in production). */
+  allowHttp: boolean;
+  /** Longest an attempt may take, connecting included. */
+  timeoutMs: number;
+  /** The wait after a first failed attempt; each next one doubles it, up to retryMaxMs, with jitter. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** An endpoint whose every attempt failed for this long is disabled. */
+  disableAfterMs: number;
+  /** How often an idle worker looks for new events and messages due. */
+  pollMs: number;
+  /** Messages one process sends at once. */
+  concurrency: number;
+}
+
 export interface Config {
   production: boolean;
   database: DatabaseConfig;
@@ -144,6 +171,7 @@ export interface Config {
   /** Set when no API_KEYS were configured and a pair was generated for this run. */
   generatedApiKey?: ApiKey;
   jobs: JobsConfig;
+  webhooks: WebhooksConfig;
   /** Signs the tokens of cockpit links. */
   cockpitSecret: string;
   /** Set when no COCKPIT_SECRET was configured and one was generated for this run. */
@@ -273,6 +301,16 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
       retries: env.JOB_RETRIES,
       reportRetentionHours: env.ASYNC_ACTION_REPORT_RETENTION_HOURS,
+    },
+    webhooks: {
+      allowPrivateUrls: env.WEBHOOK_ALLOW_PRIVATE_URLS,
+      allowHttp: env.WEBHOOK_ALLOW_HTTP ?? !production,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
+      disableAfterMs: env.WEBHOOK_DISABLE_AFTER_MS,
+      pollMs: env.WEBHOOK_POLL_MS,
+      concurrency: env.WEBHOOK_CONCURRENCY,
     },
     cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
     cockpitSecretGenerated: !env.COCKPIT_SECRET,

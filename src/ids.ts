@@ -25,3 +25,9 @@ export const newSegmentId = (): string => `seg_${alphanumeric()}`;
 
 /** `ms_` + 24 of [A-Za-z0-9]: a metadata schema. */
 export const newMetadataSchemaId = (): string => `ms_${alphanumeric()}`;
+
+/** `wh_` + 24 of [A-Za-z0-9]: a webhook endpoint. */
+export const newWebhookId = (): string => `wh_${alphanumeric()}`;
+
+/** `whd_` + 24 of [A-Za-z0-9]: an entry of a webhook's delivery log. */
+export const newWebhookDeliveryId = (): string => `whd_${alphanumeric()}`;

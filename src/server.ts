@@ -54,7 +54,7 @@ closeWithGrace(
 try {
   if (workerOnly) {
     await app.ready();
-    app.log.info('working on async action jobs');
+    app.log.info('working on async action jobs and webhook deliveries');
   } else {
     await app.listen({ host: config.host, port: config.port });
   }

@@ -39,6 +39,16 @@ describe('loadConfig', () => {
         retries: 5,
         reportRetentionHours: 168,
       },
+      webhooks: {
+        allowPrivateUrls: false,
+        allowHttp: true,
+        timeoutMs: 10_000,
+        retryBaseMs: 5000,
+        retryMaxMs: 3_600_000,
+        disableAfterMs: 3 * 86_400_000,
+        pollMs: 250,
+        concurrency: 200,
+      },
       cockpitSecret: COCKPIT_SECRET,
       cockpitSecretGenerated: false,
       rateLimitPerMinute: 6000,
@@ -48,6 +58,15 @@ describe('loadConfig', () => {
       healthReadyCacheMs: 1000,
       metricsToken: undefined,
     });
+  });
+
+  it('refuses http:// webhook URLs in production unless WEBHOOK_ALLOW_HTTP is set', () => {
+    const production = { DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, NODE_ENV: 'production' };
+    expect(loadConfig(production).webhooks.allowHttp).toBe(false);
+    expect(loadConfig({ ...production, WEBHOOK_ALLOW_HTTP: 'true' }).webhooks.allowHttp).toBe(true);
+    expect(
+      loadConfig({ DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, WEBHOOK_ALLOW_HTTP: 'false' }).webhooks.allowHttp,
+    ).toBe(false);
   });
 
   it('bases the default PUBLIC_URL on PORT', () => {

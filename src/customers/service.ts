@@ -10,6 +10,9 @@ import {
   type CustomerActivity,
   type CustomerActivityList,
   type CustomerActivityQuery,
+  type CustomerEvent,
+  type CustomerEventList,
+  type CustomerEventsQuery,
   type PermanentDeletion,
 } from '../schemas/activity.js';
 import {
@@ -142,6 +145,12 @@ export function createCustomerService(
     const cockpit = cockpitUrl(customerId);
     return events.map((event) => presentEvent(event, cockpit));
   };
+
+  /** An event of the feed, or of a webhook: the activity event, tagged. */
+  const presentFeedEvent = (event: EventRow): CustomerEvent => ({
+    ...presentEvent(event, cockpitUrl(event.data.customer.id)),
+    object: 'event',
+  });
 
   /** A live customer by id or source_id, or a deleted one by id (until permanently deleted). */
   async function activityOwner(key: string): Promise<string> {
@@ -292,6 +301,38 @@ export function createCustomerService(
       ]);
       return { object: 'list', data_ref: 'data', data: presentEvents(customerId, events), total };
     },
+
+    /**
+     * GET /customer-events: every customer's events in the order they committed. Events committed
+     * before the request are numbered first, so a reader sees its own writes.
+     */
+    async listFeed(query: CustomerEventsQuery): Promise<CustomerEventList> {
+      await repository.sequence();
+      let afterPosition: string | undefined;
+      if (query.starting_after !== undefined) {
+        afterPosition = await repository.eventPosition(query.starting_after);
+        if (afterPosition === undefined) {
+          throw invalidQuery(`Property .starting_after does not name an event of the feed: ${query.starting_after}`);
+        }
+      }
+      const { events, hasMore } = await repository.feedPage({
+        limit: query.limit ?? 10,
+        afterPosition,
+        type: query.type,
+        startDate: asTimestamp(query.start_date),
+        endDate: asTimestamp(query.end_date),
+      });
+      const last = events.at(-1);
+      return {
+        object: 'list',
+        data_ref: 'data',
+        data: events.map(presentFeedEvent),
+        has_more: hasMore,
+        ...(last && { more_starting_after: last.id }),
+      };
+    },
+
+    presentFeedEvent,
 
     /** POST /customers/{id}/permanent-deletion: the customer and all its activity, gone for good. */
     async erase(key: string): Promise<PermanentDeletion> {

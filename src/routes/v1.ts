@@ -5,10 +5,12 @@ import auth, { type AuthFailureThrottle } from '../plugins/auth.js';
 import rateLimit from '../plugins/rate-limit.js';
 import activity from './activity.js';
 import asyncActions from './async-actions.js';
+import customerEvents from './customer-events.js';
 import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
 import { metadataSchemasClient } from './metadata-schemas.js';
 import segments from './segments.js';
+import webhooks from './webhooks.js';
 
 export interface V1Options {
   apiKeys: ApiKey[];
@@ -19,7 +21,7 @@ export interface V1Options {
   routes?: FastifyPluginAsync[];
 }
 
-const V1_ROUTES = [customers, activity, customersBulk, asyncActions, segments, metadataSchemasClient];
+const V1_ROUTES = [customers, activity, customersBulk, asyncActions, customerEvents, webhooks, segments, metadataSchemasClient];
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 

@@ -176,3 +176,48 @@ export const PermanentDeletionBody = Type.Object(
   {},
   { additionalProperties: false, description: 'No parameters: send nothing or {}.', example: {} },
 );
+
+/** An event of the feed of all customers (GET /v1/customer-events), and the body of a webhook delivery. */
+export const CustomerEvent = Type.Composite([CustomerActivity, Type.Object({ object: Type.Literal('event') })], {
+  title: 'CustomerEvent',
+});
+export type CustomerEvent = Static<typeof CustomerEvent>;
+
+/** An event id as a cursor. */
+export const EventId = Type.String({ minLength: 1, maxLength: 64, example: 'evcus_0c150c51730c6b60b1' });
+
+export const CustomerEventsQuery = Type.Object(
+  {
+    limit,
+    starting_after: Type.Optional(
+      Type.String({ ...EventId, description: 'Cursor: the events after this event (pass more_starting_after).' }),
+    ),
+    type: Type.Optional(
+      StringEnum(
+        Object.values(CUSTOMER_EVENTS).map((event) => event.type),
+        { description: 'Only events of this type.' },
+      ),
+    ),
+    start_date: startDate,
+    end_date: endDate,
+  },
+  { additionalProperties: false },
+);
+export type CustomerEventsQuery = Static<typeof CustomerEventsQuery>;
+
+export const CustomerEventList = Type.Object(
+  {
+    object: Type.Literal('list'),
+    data_ref: Type.Literal('data'),
+    data: Type.Array(CustomerEvent),
+    has_more: Type.Boolean(),
+    more_starting_after: Type.Optional(
+      Type.String({ description: 'The last event of the page: pass as starting_after for the next one.' }),
+    ),
+  },
+  {
+    title: 'CustomerEventList',
+    example: { object: 'list', data_ref: 'data', data: [{ ...activityExample, object: 'event' }], has_more: false },
+  },
+);
+export type CustomerEventList = Static<typeof CustomerEventList>;

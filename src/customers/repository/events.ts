@@ -31,7 +31,7 @@ export interface EventPageRequest extends EventFilters {
   after?: { createdAt: string; id?: string };
 }
 
-const EVENT_SELECTION = [
+export const EVENT_SELECTION = [
   'customer_events.id',
   'customer_events.type',
   sql<{ customer: CustomerRow }>`${sql.ref('customer_events.data')}`.as('data'),

@@ -1,0 +1,313 @@
+import type pg from 'pg';
+import type { EventRow } from '../customers/repository/index.js';
+import { isoTimestamp } from '../customers/repository/statements.js';
+import { withTransaction, type Queryable } from '../transaction.js';
+
+/** An endpoint as stored, timestamps in the wire format. */
+export interface EndpointRow {
+  id: string;
+  url: string;
+  events: string[];
+  description: string | null;
+  enabled: boolean;
+  secret: string;
+  created_at: string;
+}
+
+export interface NewEndpoint {
+  id: string;
+  url: string;
+  events: string[];
+  description: string | null;
+  enabled: boolean;
+  secret: string;
+  createdAt: string;
+}
+
+export type EndpointChanges = Partial<Pick<EndpointRow, 'url' | 'events' | 'description' | 'enabled'>>;
+
+/** A delivery attempt as logged. */
+export interface DeliveryRow {
+  id: string;
+  event_id: string | null;
+  attempt: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  created_at: string;
+}
+
+/** A message a worker claimed: the event to send, where, and which attempt this is. */
+export interface ClaimedMessage {
+  endpoint_id: string;
+  url: string;
+  secret: string;
+  attempts: number;
+  event: EventRow;
+}
+
+/** What became of one claimed message's attempt. */
+export interface MessageOutcome {
+  endpointId: string;
+  eventId: string;
+  attempt: number;
+  deliveryId: string;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+  /** Answered 2xx: the message is done. */
+  delivered: boolean;
+  /** When not delivered: how long until the next attempt. */
+  retryInMs: number;
+}
+
+const ENDPOINT_COLUMNS = `id, url, events, description, enabled, secret, ${isoTimestamp('created_at')}`;
+const DELIVERY_COLUMNS = `id, event_id, attempt, status_code, error, duration_ms, ${isoTimestamp('created_at')}`;
+
+/**
+ * A customer's messages to an endpoint form a chain, sent one at a time in feed order: only its
+ * first message (the chain's head) has a `next_attempt_at`; the others wait with none, and are
+ * found through no index when messages are claimed. Whoever adds to a chain or removes its head
+ * holds the endpoint's row lock first (LOCK_ENDPOINTS_TO_QUEUE, LOCK_ENDPOINTS_TO_RECORD), and
+ * then reads the chain in a statement of its own: each sees what the other committed, so a chain
+ * always has exactly one head.
+ */
+
+/** The endpoints behind the feed, locked in id order; one that has caught up is not even locked (an idle worker writes nothing). */
+const LOCK_ENDPOINTS_TO_QUEUE = `
+  SELECT id FROM webhook_endpoints
+  WHERE enabled AND feed_position < (SELECT last_position FROM customer_event_feed WHERE id = 1)
+  ORDER BY id FOR UPDATE`;
+
+/**
+ * Queues a message for each event after the endpoint's feed position whose type it takes (a head
+ * when its customer has no message queued yet), and moves the position past the events read. The
+ * feed only ever grows at its end (feed.ts), so a position once passed has nothing left behind it.
+ */
+const QUEUE_FROM_FEED = `
+  WITH batch AS (
+    SELECT endpoint.id AS endpoint_id, endpoint.events, event.id AS event_id, event.customer_id, event.position, event.type
+    FROM webhook_endpoints AS endpoint CROSS JOIN LATERAL (
+      SELECT id, customer_id, position, type FROM customer_events
+      WHERE position > endpoint.feed_position ORDER BY position LIMIT $2
+    ) AS event
+    WHERE endpoint.id = ANY($1::text[])
+  ), queued AS (
+    INSERT INTO webhook_messages (endpoint_id, event_id, customer_id, position, next_attempt_at)
+    SELECT endpoint_id, event_id, customer_id, position,
+      CASE WHEN position = min(position) OVER (PARTITION BY endpoint_id, customer_id)
+        AND NOT EXISTS (
+          SELECT 1 FROM webhook_messages AS queued
+          WHERE queued.endpoint_id = batch.endpoint_id AND queued.customer_id = batch.customer_id
+        ) THEN now() END
+    FROM batch WHERE type = ANY(events)
+    ON CONFLICT DO NOTHING
+  ), moved AS (
+    UPDATE webhook_endpoints SET feed_position = read.last
+    FROM (SELECT endpoint_id, max(position) AS last FROM batch GROUP BY endpoint_id) AS read
+    WHERE webhook_endpoints.id = read.endpoint_id
+  )
+  SELECT count(*)::int AS read FROM batch`;
+
+/**
+ * Claims chain heads due for an attempt. The claim is a lease, longer than an attempt may take: a
+ * worker that dies leaves its messages to be claimed again when the lease ends, and no two
+ * workers hold one message at once (SKIP LOCKED, and the lease rechecked on the row once locked).
+ */
+const CLAIM = `
+  WITH claimable AS (
+    SELECT message.endpoint_id, message.event_id FROM webhook_messages AS message
+    JOIN webhook_endpoints AS endpoint ON endpoint.id = message.endpoint_id AND endpoint.enabled
+    WHERE message.next_attempt_at <= now() AND (message.lease_until IS NULL OR message.lease_until < now())
+    ORDER BY message.next_attempt_at
+    LIMIT $1
+    FOR UPDATE OF message SKIP LOCKED
+  )
+  UPDATE webhook_messages AS message
+  SET lease_until = now() + $2 * interval '1 millisecond', attempts = message.attempts + 1
+  FROM claimable, webhook_endpoints AS endpoint, customer_events AS event
+  WHERE message.endpoint_id = claimable.endpoint_id AND message.event_id = claimable.event_id
+    AND endpoint.id = message.endpoint_id AND event.id = message.event_id
+  RETURNING message.endpoint_id, endpoint.url, endpoint.secret, message.attempts,
+    json_build_object('id', event.id, 'type', event.type, 'data', event.data, 'group_id', event.group_id,
+      'created_at', to_char(event.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS event`;
+
+/** The endpoints of a batch of outcomes, locked in id order (see the chains above). */
+const LOCK_ENDPOINTS_TO_RECORD = 'SELECT id FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';
+
+/**
+ * Records a batch of attempts: each in the delivery log; a delivered message is done and the next
+ * of its chain becomes the head, due now; another is due again after its backoff. Only under the
+ * claim it was sent with (its attempt number): a message claimed again meanwhile (its lease ran
+ * out) belongs to that claim. Each endpoint's stretch of failures is kept too: a success ends it,
+ * a failure starts one unless one is running.
+ */
+const RECORD_OUTCOMES = `
+  WITH outcome AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS outcome(
+    "endpointId" text, "eventId" text, attempt int, "deliveryId" text, "statusCode" int, error text,
+    "durationMs" int, delivered boolean, "retryInMs" bigint)
+  ), logged AS (
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, attempt, status_code, error, duration_ms, created_at)
+    SELECT "deliveryId", "endpointId", "eventId", attempt, "statusCode", error, "durationMs", now()
+    FROM outcome WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = outcome."endpointId")
+  ), done AS (
+    DELETE FROM webhook_messages AS message USING outcome
+    WHERE outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
+      AND message.attempts = outcome.attempt
+    RETURNING message.endpoint_id, message.customer_id, message.event_id
+  ), promoted AS (
+    UPDATE webhook_messages AS message SET next_attempt_at = now()
+    FROM (
+      SELECT DISTINCT ON (waiting.endpoint_id, waiting.customer_id) waiting.endpoint_id, waiting.event_id
+      FROM done JOIN webhook_messages AS waiting
+        ON waiting.endpoint_id = done.endpoint_id AND waiting.customer_id = done.customer_id AND waiting.event_id <> done.event_id
+      ORDER BY waiting.endpoint_id, waiting.customer_id, waiting.position
+    ) AS next
+    WHERE message.endpoint_id = next.endpoint_id AND message.event_id = next.event_id
+  ), retried AS (
+    UPDATE webhook_messages AS message
+    SET lease_until = NULL, next_attempt_at = now() + outcome."retryInMs" * interval '1 millisecond'
+    FROM outcome
+    WHERE NOT outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
+      AND message.attempts = outcome.attempt
+  )
+  UPDATE webhook_endpoints SET failing_since = CASE WHEN result.any_delivered THEN NULL ELSE now() END
+  FROM (SELECT "endpointId", bool_or(delivered) AS any_delivered FROM outcome GROUP BY "endpointId") AS result
+  WHERE webhook_endpoints.id = result."endpointId" AND (webhook_endpoints.failing_since IS NULL) = NOT result.any_delivered`;
+
+/** Disables the endpoints whose every attempt failed for `$2` ms, with a log entry saying why (after the attempt's). */
+const DISABLE_FAILING = `
+  WITH disabled AS (
+    UPDATE webhook_endpoints SET enabled = false, updated_at = now()
+    WHERE id = ANY($1::text[]) AND enabled AND failing_since <= now() - $2 * interval '1 millisecond'
+    RETURNING id, failing_since
+  )
+  INSERT INTO webhook_deliveries (id, endpoint_id, event_id, attempt, status_code, error, duration_ms, created_at)
+  SELECT $3 || left(md5(id), 12), id, NULL, 0, NULL,
+    'endpoint disabled: every delivery attempt since ' ||
+      to_char(failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') ||
+      ' failed, for longer than ' || $2 || ' ms; enable it again to resume its deliveries',
+    0, clock_timestamp()
+  FROM disabled`;
+
+export function createWebhookStore(db: pg.Pool) {
+  const one = async <T>(query: Promise<pg.QueryResult>): Promise<T | undefined> => (await query).rows[0] as T | undefined;
+
+  return {
+    /** Stores an endpoint, following the feed from its end: it receives the events that come next. */
+    insertEndpoint: (endpoint: NewEndpoint) =>
+      one<EndpointRow>(
+        db.query(
+          `INSERT INTO webhook_endpoints (id, url, events, description, enabled, secret, created_at, feed_position)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT last_position FROM customer_event_feed WHERE id = 1))
+           RETURNING ${ENDPOINT_COLUMNS}`,
+          [
+            endpoint.id,
+            endpoint.url,
+            endpoint.events,
+            endpoint.description,
+            endpoint.enabled,
+            endpoint.secret,
+            endpoint.createdAt,
+          ],
+        ),
+      ) as Promise<EndpointRow>,
+
+    listEndpoints: async (): Promise<EndpointRow[]> =>
+      (await db.query(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id`)).rows as EndpointRow[],
+
+    getEndpoint: (id: string) =>
+      one<EndpointRow>(db.query(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1`, [id])),
+
+    /** Applies the fields sent; enabling an endpoint starts its stretch of failures afresh. */
+    updateEndpoint: (id: string, changes: EndpointChanges, at: string) =>
+      one<EndpointRow>(
+        db.query(
+          `UPDATE webhook_endpoints SET
+             url = CASE WHEN $2 THEN $3 ELSE url END,
+             events = CASE WHEN $4 THEN $5::text[] ELSE events END,
+             description = CASE WHEN $6 THEN $7 ELSE description END,
+             enabled = coalesce($8, enabled),
+             failing_since = CASE WHEN $8 THEN NULL ELSE failing_since END,
+             updated_at = $9
+           WHERE id = $1 RETURNING ${ENDPOINT_COLUMNS}`,
+          [
+            id,
+            changes.url !== undefined,
+            changes.url ?? null,
+            changes.events !== undefined,
+            changes.events ?? null,
+            changes.description !== undefined,
+            changes.description ?? null,
+            changes.enabled ?? null,
+            at,
+          ],
+        ),
+      ),
+
+    rotateSecret: (id: string, secret: string, at: string) =>
+      one<EndpointRow>(
+        db.query(`UPDATE webhook_endpoints SET secret = $2, updated_at = $3 WHERE id = $1 RETURNING ${ENDPOINT_COLUMNS}`, [
+          id,
+          secret,
+          at,
+        ]),
+      ),
+
+    /** Deletes an endpoint with its queued messages and its log. */
+    deleteEndpoint: async (id: string): Promise<boolean> =>
+      ((await db.query('DELETE FROM webhook_endpoints WHERE id = $1', [id])).rowCount ?? 0) === 1,
+
+    /**
+     * Delivers again every event after this feed position: the endpoint follows the feed from
+     * there (never forward: events not yet queued stay due). Messages still queued stay as they are.
+     */
+    replayFrom: async (id: string, position: string): Promise<boolean> =>
+      ((
+        await db.query(
+          'UPDATE webhook_endpoints SET feed_position = LEAST(feed_position, $2::bigint), updated_at = now() WHERE id = $1',
+          [id, position],
+        )
+      ).rowCount ?? 0) === 1,
+
+    /** A page of an endpoint's delivery log, newest first, one more than asked for. */
+    deliveries: async (endpointId: string, limit: number, after?: string): Promise<DeliveryRow[]> =>
+      (
+        await db.query(
+          `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries
+           WHERE endpoint_id = $1 AND ($3::text IS NULL OR (created_at, id) < (
+             SELECT created_at, id FROM webhook_deliveries WHERE id = $3 AND endpoint_id = $1))
+           ORDER BY created_at DESC, id DESC LIMIT $2`,
+          [endpointId, limit, after ?? null],
+        )
+      ).rows as DeliveryRow[],
+
+    hasDelivery: async (endpointId: string, id: string): Promise<boolean> =>
+      (await db.query('SELECT 1 FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2', [id, endpointId])).rowCount === 1,
+
+    /** QUEUE_FROM_FEED, at most `limit` events per endpoint: how many events it read. */
+    queueFromFeed: (limit: number): Promise<number> =>
+      withTransaction(db, async (tx) => {
+        const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_QUEUE)).rows.map((row: { id: string }) => row.id);
+        if (endpoints.length === 0) return 0;
+        return ((await tx.query(QUEUE_FROM_FEED, [endpoints, limit])).rows[0] as { read: number }).read;
+      }),
+
+    /** CLAIM: at most `limit` messages, leased for `leaseMs`. */
+    claim: async (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
+      (await db.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[],
+
+    /** Records attempts (RECORD_OUTCOMES), and disables the endpoints failing for `disableAfterMs`, in one transaction. */
+    async recordOutcomes(outcomes: readonly MessageOutcome[], disableAfterMs: number, logIdPrefix: string): Promise<void> {
+      const endpoints = [...new Set(outcomes.map((outcome) => outcome.endpointId))];
+      const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
+      await withTransaction(db, async (tx: Queryable) => {
+        await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
+        await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
+        if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
+      });
+    },
+  };
+}
+
+export type WebhookStore = ReturnType<typeof createWebhookStore>;
