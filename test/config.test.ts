@@ -61,7 +61,7 @@ describe('loadConfig', () => {
   });
 
   it('refuses http:// webhook URLs in production unless WEBHOOK_ALLOW_HTTP is set', () => {
-    const production = { DATABASE_URL, API_KEYS: 'app:secret', COCKPIT_SECRET, NODE_ENV: 'production' };
+    const production = { DATABASE_URL, API_KEYS: `app:${'s'.repeat(32)}`, COCKPIT_SECRET, NODE_ENV: 'production' };
     expect(loadConfig(production).webhooks.allowHttp).toBe(false);
     expect(loadConfig({ ...production, WEBHOOK_ALLOW_HTTP: 'true' }).webhooks.allowHttp).toBe(true);
     expect(
