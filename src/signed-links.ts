@@ -55,4 +55,10 @@ export function createLinkSigner(secrets: LinkSecrets, purpose: string) {
   };
 }
 
+/** The expiry a token of this rule names (epoch milliseconds), signed or not; undefined for anything else. */
+export function tokenExpiry(token: string): number | undefined {
+  const match = TOKEN.exec(token);
+  return match ? Number(match[2]) : undefined;
+}
+
 export type LinkSigner = ReturnType<typeof createLinkSigner>;

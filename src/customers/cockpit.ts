@@ -1,4 +1,4 @@
-import { createLinkSigner, type LinkSecrets } from '../signed-links.js';
+import { createLinkSigner, tokenExpiry, type LinkSecrets } from '../signed-links.js';
 import type { Customer } from '../schemas/customer.js';
 
 const HOUR_MS = 3_600_000;
@@ -37,6 +37,9 @@ export function createCockpitLinks({ publicUrl, secrets, ttlHours }: CockpitLink
 }
 
 export type CockpitLinks = ReturnType<typeof createCockpitLinks>;
+
+/** When a cockpit link this service handed out expires (epoch milliseconds). */
+export const cockpitLinkExpiry = (url: string): number | undefined => tokenExpiry(new URL(url).searchParams.get('token') ?? '');
 
 const htmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
