@@ -31,8 +31,17 @@ export interface AppOptions {
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-/** Report links are signed with the secret of the service's other links, and point where they do. */
-const reportLinks = (config: Config) => ({ publicUrl: config.publicUrl, secret: config.cockpitSecret });
+/** Report links are signed with the secrets of the service's other links, and point where they do. */
+const reportLinks = (config: Config) => ({ publicUrl: config.publicUrl, secrets: linkSecrets(config) });
+
+/** The secrets of the links the service hands out: COCKPIT_SECRET signs, it and COCKPIT_PREVIOUS_SECRETS verify. */
+const linkSecrets = (config: Config) => ({ current: config.cockpitSecret, previous: config.cockpitPreviousSecrets });
+
+/** The customers plugin's options: where cockpit links point, how they are signed, and how long they work. */
+const customerOptions = (config: Config) => ({
+  cockpitLinks: { publicUrl: config.publicUrl, secrets: linkSecrets(config), ttlHours: config.cockpitLinkTtlHours },
+  projectId: config.projectId,
+});
 
 /** The default body limit: single-customer routes; a route that takes more sets its own `bodyLimit`. */
 const BODY_LIMIT = 1024 * 1024;
@@ -85,11 +94,7 @@ export async function buildApp({ config, logger }: AppOptions) {
   await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(metrics, { token: config.metricsToken });
   await app.register(health, { readyCacheMs: config.healthReadyCacheMs });
-  await app.register(customers, {
-    publicUrl: config.publicUrl,
-    cockpitSecret: config.cockpitSecret,
-    projectId: config.projectId,
-  });
+  await app.register(customers, customerOptions(config));
   await app.register(jobs, { jobs: config.jobs, links: reportLinks(config) });
   await app.register(webhooks, { webhooks: config.webhooks, worker: config.jobs.worker });
   await app.register(cockpit);
@@ -114,11 +119,7 @@ export async function buildWorker({ config, logger }: AppOptions) {
   await app.register(database, { database: config.database, pool: config.databasePool });
   await app.register(jobs, { jobs: { ...config.jobs, worker: true }, links: reportLinks(config) });
   // Webhook bodies carry the customer as the API shows it, cockpit link included.
-  await app.register(customers, {
-    publicUrl: config.publicUrl,
-    cockpitSecret: config.cockpitSecret,
-    projectId: config.projectId,
-  });
+  await app.register(customers, customerOptions(config));
   await app.register(webhooks, { webhooks: config.webhooks, worker: true });
   return app;
 }

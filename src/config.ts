@@ -30,6 +30,13 @@ export const EnvSchema = Type.Object({
       description: `a random string of at least ${SECRET_MIN_LENGTH} characters, e.g. the output of \`openssl rand -hex 32\``,
     }),
   ),
+  COCKPIT_PREVIOUS_SECRETS: Type.Optional(
+    Type.String({
+      pattern: `^[^,\\s]{${SECRET_MIN_LENGTH},}(,[^,\\s]{${SECRET_MIN_LENGTH},})*$`,
+      description: `a comma-separated list of former COCKPIT_SECRET values (each at least ${SECRET_MIN_LENGTH} characters), whose links still work until they expire`,
+    }),
+  ),
+  COCKPIT_LINK_TTL_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 6000 }),
   HEALTH_READY_CACHE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
   METRICS_TOKEN: Type.Optional(
@@ -176,6 +183,10 @@ export interface Config {
   cockpitSecret: string;
   /** Set when no COCKPIT_SECRET was configured and one was generated for this run. */
   cockpitSecretGenerated: boolean;
+  /** Former cockpit secrets (COCKPIT_PREVIOUS_SECRETS): links they signed still work until they expire. */
+  cockpitPreviousSecrets: string[];
+  /** How long a cockpit link works at least: it expires at the first UTC midnight this many hours after it was handed out. */
+  cockpitLinkTtlHours: number;
   /** Requests each app id may make per minute on /v1; 0 turns rate limiting off. */
   rateLimitPerMinute: number;
   /** How long the answer to a request sent with an Idempotency-Key is kept for a repeat. */
@@ -314,6 +325,8 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     },
     cockpitSecret: env.COCKPIT_SECRET ?? randomBytes(32).toString('hex'),
     cockpitSecretGenerated: !env.COCKPIT_SECRET,
+    cockpitPreviousSecrets: env.COCKPIT_PREVIOUS_SECRETS?.split(',') ?? [],
+    cockpitLinkTtlHours: env.COCKPIT_LINK_TTL_HOURS,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     idempotencyKeyTtlSeconds: env.IDEMPOTENCY_KEY_TTL_SECONDS,
     authFailureLimits: {

@@ -95,11 +95,13 @@ describe('reports of bulk updates', () => {
     const other = await bulkUpdate([{ source_id: unique('other') }]);
     const [url] = action.result.reports as string[];
     const token = new URL(url!).searchParams.get('token')!;
-    const [expiresAt, signature] = token.split('.');
+    const [keyId, expiresAt, signature] = token.split('.');
 
-    const forged = `${expiresAt}.${signature!.slice(0, -1)}${signature!.endsWith('A') ? 'B' : 'A'}`;
-    const later = `${Number(expiresAt) + 1}.${signature}`;
-    for (const bad of [forged, later, 'not-a-token', '']) {
+    const forged = `${keyId}.${expiresAt}.${signature!.slice(0, -1)}${signature!.endsWith('A') ? 'B' : 'A'}`;
+    const later = `${keyId}.${Number(expiresAt) + 1}.${signature}`;
+    const unknownKey = `AAAAAAAA.${expiresAt}.${signature}`;
+    const beforeKeyIds = `${expiresAt}.${signature}`;
+    for (const bad of [forged, later, unknownKey, beforeKeyIds, 'not-a-token', '']) {
       const answer = await test
         .raw()
         .get(`/async-action-reports/${action.id}?token=${encodeURIComponent(bad)}`)
@@ -119,7 +121,7 @@ describe('reports of bulk updates', () => {
       `UPDATE async_actions SET reports_available_till = now() - interval '32 hours' WHERE id = $1 RETURNING reports_available_till AS till`,
       [action.id],
     );
-    const expiredLink = createReportLinks({ publicUrl: PUBLIC_URL, secret: COCKPIT_SECRET }).url(
+    const expiredLink = createReportLinks({ publicUrl: PUBLIC_URL, secrets: { current: COCKPIT_SECRET, previous: [] } }).url(
       action.id,
       rows[0]!.till.toISOString(),
     );

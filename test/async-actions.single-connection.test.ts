@@ -51,7 +51,10 @@ beforeAll(async () => {
     actions,
     queue,
     queued: () => workers.wake(),
-    reportLinks: createReportLinks({ publicUrl: 'http://localhost', secret: 'single-connection-test-link-secret' }),
+    reportLinks: createReportLinks({
+      publicUrl: 'http://localhost',
+      secrets: { current: 'single-connection-test-link-secret', previous: [] },
+    }),
   });
 });
 afterAll(async () => {

@@ -1,3 +1,4 @@
+import { createHmac, hkdfSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,7 +6,7 @@ import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { APP_ID, APP_SECRET, COCKPIT_SECRET, PUBLIC_URL, useTestApp } from './support/app.js';
 import { chromiumMissing, openBrowser } from './support/browser.js';
-import { cockpitUrl, unique } from './support/customers.js';
+import { cockpitUrl, testCockpitLinks, unique } from './support/customers.js';
 
 const test = useTestApp();
 
@@ -22,11 +23,67 @@ const notFoundPage = async (path: string) => {
   return response;
 };
 
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
 describe('assets.cockpit_url', () => {
-  it('is PUBLIC_URL/cockpit/{id} with the id signed by COCKPIT_SECRET', async () => {
+  it('is PUBLIC_URL/cockpit/{id} with the id and an expiry signed by a key derived from COCKPIT_SECRET', async () => {
+    const before = Date.now();
     const customer = await create({ name: 'Signed' });
+    const after = Date.now();
     expect(customer.assets.cockpit_url).toBe(cockpitUrl(customer.id));
-    expect(customer.assets.cockpit_url).toMatch(/^https:\/\/customers\.example\.test\/cockpit\/cust_\w{24}\?token=[\w-]{43}$/);
+    expect(customer.assets.cockpit_url).toMatch(
+      /^https:\/\/customers\.example\.test\/cockpit\/cust_\w{24}\?token=[\w-]{8}\.\d{13}\.[\w-]{43}$/,
+    );
+    // The rule, computed here on its own: key id, expiry, HMAC-SHA256 of `<id>.<expiry>`.
+    const [keyId, expiry, signature] = new URL(customer.assets.cockpit_url).searchParams.get('token')!.split('.');
+    const derived = (info: string, length: number) =>
+      Buffer.from(hkdfSync('sha256', COCKPIT_SECRET, Buffer.alloc(0), info, length));
+    expect(keyId).toBe(derived('link-key-id', 6).toString('base64url'));
+    expect(signature).toBe(
+      createHmac('sha256', derived('cockpit-links', 32)).update(`${customer.id}.${expiry}`).digest('base64url'),
+    );
+    // The default lifetime: 168 hours, up to the next UTC midnight.
+    const expiresAt = Number(expiry);
+    expect(expiresAt % DAY_MS).toBe(0);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 168 * HOUR_MS);
+    expect(expiresAt).toBeLessThan(after + 168 * HOUR_MS + DAY_MS);
+  });
+
+  it('is the same link all day, so a customer read twice is the same body', async () => {
+    const customer = await create({ name: 'Stable' });
+    const read = await test.api.get(`/v1/customers/${customer.id}`).expect(200);
+    expect(read.body.assets.cockpit_url).toBe(customer.assets.cockpit_url);
+  });
+});
+
+describe('cockpit links expire', () => {
+  it('a link handed out longer ago than its lifetime (and the rest of that day) opens nothing', async () => {
+    const customer = await create({ name: 'Expired link' });
+    // Handed out 8 days ago: it expired at the midnight 168 to 192 hours after that, before now.
+    await notFoundPage(pathOf(testCockpitLinks.url(customer.id, Date.now() - 8 * DAY_MS)));
+    // Handed out 6 days ago: it still works.
+    await test
+      .raw()
+      .get(pathOf(testCockpitLinks.url(customer.id, Date.now() - 6 * DAY_MS)))
+      .expect(200);
+  });
+
+  it('a link whose expiry was changed opens nothing', async () => {
+    const customer = await create({ name: 'Tampered link' });
+    const [keyId, expiry, signature] = new URL(customer.assets.cockpit_url).searchParams.get('token')!.split('.');
+    await notFoundPage(`/cockpit/${customer.id}?token=${keyId}.${Number(expiry) + DAY_MS}.${signature}`);
+  });
+});
+
+describe('COCKPIT_LINK_TTL_HOURS', () => {
+  const shortLived = useTestApp({ COCKPIT_LINK_TTL_HOURS: '1' });
+
+  it('sets the lifetime of the links handed out', async () => {
+    const before = Date.now();
+    const customer = (await shortLived.api.post('/v1/customers', { name: 'Short-lived' }).expect(200)).body;
+    const expiresAt = Number(new URL(customer.assets.cockpit_url).searchParams.get('token')!.split('.')[1]);
+    expect(expiresAt).toBe(Math.ceil((before + HOUR_MS) / DAY_MS) * DAY_MS);
   });
 });
 

@@ -51,6 +51,8 @@ describe('loadConfig', () => {
       },
       cockpitSecret: COCKPIT_SECRET,
       cockpitSecretGenerated: false,
+      cockpitPreviousSecrets: [],
+      cockpitLinkTtlHours: 168,
       rateLimitPerMinute: 6000,
       idempotencyKeyTtlSeconds: 86400,
       authFailureLimits: { perAddress: 30, perAppId: 300 },
@@ -130,6 +132,8 @@ describe('loadConfig', () => {
       PORT: '8080',
       API_KEYS: `one:s3cret:with:colons-${'1'.repeat(32)},two:${'2'.repeat(32)}`,
       COCKPIT_SECRET,
+      COCKPIT_PREVIOUS_SECRETS: `${'p'.repeat(32)},${'q'.repeat(40)}`,
+      COCKPIT_LINK_TTL_HOURS: '24',
       RATE_LIMIT_PER_MINUTE: '120',
       LOG_LEVEL: 'debug',
       LOG_FORMAT: 'pretty',
@@ -154,6 +158,8 @@ describe('loadConfig', () => {
         { appId: 'two', secret: '2'.repeat(32) },
       ],
       cockpitSecret: COCKPIT_SECRET,
+      cockpitPreviousSecrets: ['p'.repeat(32), 'q'.repeat(40)],
+      cockpitLinkTtlHours: 24,
       rateLimitPerMinute: 120,
       authFailureLimits: { perAddress: 7, perAppId: 70 },
       trustProxy: ['10.0.0.0/8', '127.0.0.1'],
@@ -167,6 +173,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATABASE_URL, API_KEYS: 'a:b', IDEMPOTENCY_KEY_TTL_SECONDS: '0' })).toThrow(
       'IDEMPOTENCY_KEY_TTL_SECONDS must be >= 1',
     );
+  });
+
+  it('refuses a former cockpit secret shorter than a secret may be, and a link lifetime under an hour', () => {
+    expect(problems({ DATABASE_URL, COCKPIT_PREVIOUS_SECRETS: `${'p'.repeat(32)},short`, COCKPIT_LINK_TTL_HOURS: '0' })).toEqual([
+      'COCKPIT_PREVIOUS_SECRETS must be a comma-separated list of former COCKPIT_SECRET values (each at least 32 characters), whose links still work until they expire',
+      'COCKPIT_LINK_TTL_HOURS must be >= 1',
+    ]);
   });
 
   it('treats an empty variable as unset', () => {

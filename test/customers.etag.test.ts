@@ -5,7 +5,7 @@ import { customerNotFound, errorBody, unique } from './support/customers.js';
 const test = useTestApp();
 const { api } = test;
 
-const ETAG = /^"cust_[A-Za-z0-9]{24}\.[0-9a-z]+"$/;
+const ETAG = /^"cust_[A-Za-z0-9]{24}\.[0-9a-z]+\.[0-9a-z]+"$/;
 
 const preconditionFailed = (id: string) =>
   errorBody(412, 'precondition_failed', 'Precondition failed', {
@@ -48,6 +48,35 @@ describe('ETags of customers', () => {
     await api.put(`/v1/customers/${id}`, { name: 'Changed' }).expect(200);
     const changed = await api.get(`/v1/customers/${id}`).set('If-None-Match', etag).expect(200);
     expect(changed.body.name).toBe('Changed');
+  });
+
+  it('names the cockpit link too, so a cache holding a link that is being replaced gets the new one, not a 304', async () => {
+    const { id } = await createCustomer();
+    // The tag's parts: id, stored version, the link's expiry.
+    const read = async () => {
+      const response = await api.get(`/v1/customers/${id}`).expect(200);
+      const [, version, linkExpiry] = (response.headers.etag as string).slice(1, -1).split('.');
+      return { customer: response.body, version: version!, linkExpiry: parseInt(linkExpiry!, 36) };
+    };
+    const { customer, linkExpiry } = await read();
+    expect(linkExpiry).toBe(Number(new URL(customer.assets.cockpit_url).searchParams.get('token')!.split('.')[1]));
+
+    // The stored version shown with yesterday's link, and as tagged before links expired.
+    const tags = [
+      (version: string) => `"${id}.${version}.${(linkExpiry - 86_400_000).toString(36)}"`,
+      (version: string) => `"${id}.${version}"`,
+    ];
+    for (const [index, tagOf] of tags.entries()) {
+      const current = await read();
+      const tag = tagOf(current.version);
+      expect((await api.get(`/v1/customers/${id}`).set('If-None-Match', tag).expect(200)).body).toEqual(current.customer);
+      // If-Match compares the stored version alone: the tag still names the version it was read at.
+      await api
+        .put(`/v1/customers/${id}`, { name: `Renamed ${index}` })
+        .set('If-Match', tag)
+        .expect(200);
+      await api.put(`/v1/customers/${id}`, { name: 'Lost' }).set('If-Match', tag).expect(412);
+    }
   });
 
   it('answers GET with If-None-Match of a missing customer 404', async () => {

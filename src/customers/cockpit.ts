@@ -1,16 +1,45 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createLinkSigner, tokenExpiry, type LinkSecrets } from '../signed-links.js';
 import type { Customer } from '../schemas/customer.js';
 
-/** The token of a customer's cockpit link: HMAC-SHA256 of the customer id, base64url. */
-export const cockpitToken = (secret: string, customerId: string): string =>
-  createHmac('sha256', secret).update(customerId).digest('base64url');
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
-/** Whether `token` is the one this service signs for `customerId`, compared in constant time. */
-export function isCockpitToken(secret: string, customerId: string, token: string): boolean {
-  const expected = Buffer.from(cockpitToken(secret, customerId));
-  const given = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+export interface CockpitLinkOptions {
+  /** Base of the cockpit URLs, without a trailing slash. */
+  publicUrl: string;
+  /** Sign (the current one) and verify (all) the tokens of the links. */
+  secrets: LinkSecrets;
+  /** How long a link handed out now works at least (COCKPIT_LINK_TTL_HOURS). */
+  ttlHours: number;
 }
+
+/**
+ * The links of customers' cockpit pages (`assets.cockpit_url`): `<publicUrl>/cockpit/<id>?token=…`,
+ * the token signed (src/signed-links.ts) with the customer id and an expiry. The expiry is the
+ * first UTC midnight at least `ttlHours` away, so a customer's link is the same all day long
+ * (responses stay comparable and cacheable) and works for `ttlHours` to `ttlHours` + 24 hours.
+ */
+export function createCockpitLinks({ publicUrl, secrets, ttlHours }: CockpitLinkOptions) {
+  const signer = createLinkSigner(secrets, 'cockpit-links');
+  return {
+    /** The link handed out at `now` (epoch milliseconds) for the customer. */
+    url(customerId: string, now = Date.now()): string {
+      const expiresAt = Math.ceil((now + ttlHours * HOUR_MS) / DAY_MS) * DAY_MS;
+      return `${publicUrl}/cockpit/${encodeURIComponent(customerId)}?token=${signer.sign(customerId, expiresAt)}`;
+    },
+
+    /** Whether `token` opens the customer's page at `now`: signed for that id by a configured secret, and not expired. */
+    opens(customerId: string, token: string, now = Date.now()): boolean {
+      const expiresAt = signer.signedExpiry(customerId, token);
+      return expiresAt !== undefined && now < expiresAt;
+    },
+  };
+}
+
+export type CockpitLinks = ReturnType<typeof createCockpitLinks>;
+
+/** When a cockpit link this service handed out expires (epoch milliseconds). */
+export const cockpitLinkExpiry = (url: string): number | undefined => tokenExpiry(new URL(url).searchParams.get('token') ?? '');
 
 const htmlEscapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 

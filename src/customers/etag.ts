@@ -1,7 +1,15 @@
+import type { Customer } from '../schemas/customer.js';
+import { cockpitLinkExpiry } from './cockpit.js';
+
 /**
  * ETags of customers. A customer's version is its id and the time of its last change: every
  * write sets updated_at strictly later than before (src/customers/repository/writes.ts), so the
- * pair changes whenever the stored customer does. The tag is `"<id>.<that time in ms, base 36>"`.
+ * pair changes whenever the stored customer does. The representation also carries a cockpit
+ * link that is replaced once a day (its expiry, src/customers/cockpit.ts), so the tag names that
+ * too: `"<id>.<that time in ms, base 36>.<the link's expiry in ms, base 36>"`, and a cache
+ * revalidating with If-None-Match gets the new link instead of a 304 for an expiring one.
+ * If-Match compares the stored version alone: a tag of yesterday's link (or of before links
+ * expired, without the third part) still names the version it was read at.
  */
 
 /** A version of a customer, as a precondition names it: the write applies only to that version. */
@@ -11,8 +19,15 @@ export interface CustomerVersion {
   changedAt: string;
 }
 
-export const etagOf = ({ id, created_at, updated_at }: { id: string; created_at: string; updated_at?: string }): string =>
-  `"${id}.${Date.parse(updated_at ?? created_at).toString(36)}"`;
+export function etagOf({
+  id,
+  created_at,
+  updated_at,
+  assets,
+}: Pick<Customer, 'id' | 'created_at' | 'updated_at' | 'assets'>): string {
+  const linkExpiry = cockpitLinkExpiry(assets.cockpit_url) ?? 0;
+  return `"${id}.${Date.parse(updated_at ?? created_at).toString(36)}.${linkExpiry.toString(36)}"`;
+}
 
 /** The entity tags of an If-Match or If-None-Match header, `*` as itself. */
 const tagsOf = (header: string): string[] =>
@@ -21,7 +36,7 @@ const tagsOf = (header: string): string[] =>
     .map((tag) => tag.trim())
     .filter((tag) => tag !== '');
 
-const STRONG_TAG = /^"([^".]+)\.([0-9a-z]{1,12})"$/;
+const STRONG_TAG = /^"([^".]+)\.([0-9a-z]{1,12})(?:\.[0-9a-z]{1,12})?"$/;
 
 function versionOf(tag: string): CustomerVersion | undefined {
   const match = STRONG_TAG.exec(tag);

@@ -28,7 +28,7 @@ import {
   EMPTY_REFERRALS,
   EMPTY_SUMMARY,
 } from '../schemas/customer.js';
-import { cockpitToken, isCockpitToken } from './cockpit.js';
+import { createCockpitLinks, type CockpitLinkOptions } from './cockpit.js';
 import { listFilter } from './filters.js';
 import { metadataSchemaProblem, type MetadataSchemaRules } from './metadata-rules.js';
 import { filterCondition } from './repository/filters.js';
@@ -37,10 +37,8 @@ import type { CustomerVersion } from './etag.js';
 import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
 
 export interface CustomerServiceOptions {
-  /** Base of the cockpit URLs, without a trailing slash. */
-  publicUrl: string;
-  /** Signs the token in each cockpit URL. */
-  cockpitSecret: string;
+  /** How the cockpit links customers carry are made and checked. */
+  cockpitLinks: CockpitLinkOptions;
 }
 
 /** A write happening now on behalf of this request, and the activity event it records. */
@@ -79,7 +77,7 @@ export interface CustomerServiceLinks {
 
 export function createCustomerService(
   repository: CustomerRepository,
-  { publicUrl, cockpitSecret }: CustomerServiceOptions,
+  { cockpitLinks: cockpitLinkOptions }: CustomerServiceOptions,
   { segments, metadataRules }: CustomerServiceLinks,
 ) {
   /**
@@ -92,8 +90,8 @@ export function createCustomerService(
     if (problem) throw new ApiError(400, { details: problem });
   }
 
-  const cockpitUrl = (id: string): string =>
-    `${publicUrl}/cockpit/${encodeURIComponent(id)}?token=${cockpitToken(cockpitSecret, id)}`;
+  const cockpitLinks = createCockpitLinks(cockpitLinkOptions);
+  const cockpitUrl = (id: string): string => cockpitLinks.url(id);
 
   /** The customer object of the contract, from a stored row. Unset fields are left out. */
   function present(row: CustomerRow, cockpit = cockpitUrl(row.id)): Customer {
@@ -205,11 +203,11 @@ export function createCustomerService(
     },
 
     /**
-     * The customer a cockpit link names, when its token is the one signed for that customer
-     * id (a source_id or another customer's token finds nothing).
+     * The customer a cockpit link names, when its token was signed for that customer id and has
+     * not expired (a source_id, another customer's token or an expired one finds nothing).
      */
     async cockpit(id: string, token: string): Promise<Customer> {
-      const row = isCockpitToken(cockpitSecret, id, token) ? await repository.get(id) : undefined;
+      const row = cockpitLinks.opens(id, token) ? await repository.get(id) : undefined;
       return found(id, row?.id === id ? row : undefined);
     },
 

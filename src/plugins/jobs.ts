@@ -9,6 +9,7 @@ import { createJobQueue } from '../jobs/queue.js';
 import { createReportLinks } from '../jobs/report-links.js';
 import { createJobRunner } from '../jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../jobs/service.js';
+import type { LinkSecrets } from '../signed-links.js';
 import { createAsyncActionStore } from '../jobs/store.js';
 import { startWorkers, type Workers } from '../jobs/workers.js';
 import { isDatabaseUnavailable } from './database.js';
@@ -23,7 +24,7 @@ declare module 'fastify' {
 export interface JobsOptions {
   jobs: JobsConfig;
   /** Where the links of async action reports point, and the secret that signs them. */
-  links: { publicUrl: string; secret: string };
+  links: { publicUrl: string; secrets: LinkSecrets };
 }
 
 /**

@@ -8,7 +8,9 @@ export const ANY_ASYNC_ACTION_ID = expect.stringMatching(/^aa_[0-9a-f]{18}$/);
 /** The report fields of an ended BULK_UPDATE or METADATA_UPDATE result: a signed link, and its expiry. */
 export const ANY_REPORT = {
   reports: [
-    expect.stringMatching(/^https:\/\/customers\.example\.test\/async-action-reports\/aa_[0-9a-f]{18}\?token=\d+\.[\w-]{43}$/),
+    expect.stringMatching(
+      /^https:\/\/customers\.example\.test\/async-action-reports\/aa_[0-9a-f]{18}\?token=[\w-]{8}\.\d{13}\.[\w-]{43}$/,
+    ),
   ],
   reports_available_till: ANY_TIMESTAMP,
 };

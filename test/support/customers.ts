@@ -1,5 +1,6 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
+import { createCockpitLinks } from '../../src/customers/cockpit.js';
 import { COCKPIT_SECRET, PUBLIC_URL } from './app.js';
 
 export const ANY_CUSTOMER_ID = expect.stringMatching(/^cust_[A-Za-z0-9]{24}$/);
@@ -9,9 +10,21 @@ export const ANY_REQUEST_ID = expect.stringMatching(/^v-[0-9a-f]{18}$/);
 /** A value no other test uses. */
 export const unique = (prefix: string): string => `${prefix}-${randomBytes(6).toString('hex')}`;
 
-/** The link to a customer's cockpit page: its id signed with the test app's COCKPIT_SECRET (HMAC-SHA256, base64url). */
-export const cockpitUrl = (id: string): string =>
-  `${PUBLIC_URL}/cockpit/${id}?token=${createHmac('sha256', COCKPIT_SECRET).update(id).digest('base64url')}`;
+/** Cockpit links as the test app makes them: signed with its COCKPIT_SECRET, for the default lifetime (168 hours). */
+export const testCockpitLinks = createCockpitLinks({
+  publicUrl: PUBLIC_URL,
+  secrets: { current: COCKPIT_SECRET, previous: [] },
+  ttlHours: 168,
+});
+
+/**
+ * The link to a customer's cockpit page the test app hands out today (test/cockpit.test.ts checks
+ * the token independently): the same all UTC day, so a comparison straddling midnight would differ.
+ */
+export const cockpitUrl = (id: string): string => testCockpitLinks.url(id);
+
+/** A cockpit token: key id, expiry (epoch milliseconds), signature. */
+export const COCKPIT_TOKEN = /[\w-]{8}\.\d{13}\.[\w-]{43}/.source;
 
 /** The full customer example from Voucherify's reference (create request). */
 export const bobSmith = (sourceId: string) => ({
@@ -66,7 +79,9 @@ export function customerBody(
     ...(updatedAt !== undefined && { updated_at: updatedAt }),
     assets: {
       cockpit_url:
-        typeof id === 'string' ? cockpitUrl(id) : expect.stringMatching(`^${PUBLIC_URL}/cockpit/cust_\\w+\\?token=[\\w-]{43}$`),
+        typeof id === 'string'
+          ? cockpitUrl(id)
+          : expect.stringMatching(`^${PUBLIC_URL}/cockpit/cust_\\w+\\?token=${COCKPIT_TOKEN}$`),
     },
     object: 'customer',
   };
