@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
-import { adminQuery, databaseUrl, freePort, median, residentBytes } from './support.js';
+import { adminQuery, databaseUrl, freePort, median, residentBytes, untilServing } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -161,15 +161,7 @@ async function main() {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     // The server applies the migrations, then listens.
-    for (let tries = 0; ; tries += 1) {
-      const up = await fetch(`${base}/v1/async-actions?limit=1`, { headers: APP }).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (up) break;
-      if (tries > 600 || server.exitCode !== null) throw new Error('the server did not start');
-      await sleep(100);
-    }
+    await untilServing(server, `${base}/v1/async-actions?limit=1`, APP);
     const pid = server.pid!;
     const db = new pg.Client({ connectionString: url });
     // A failed run drops the database with this client still connected: its own error is the one to report.

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import qs from 'qs';
-import { freePort, median, prepareDatabase } from './support.js';
+import { freePort, median, prepareDatabase, untilServing } from './support.js';
 
 const env = process.env;
 const ROWS = Number(env.BENCH_ROWS ?? 1_000_000);
@@ -63,11 +63,7 @@ async function main() {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   try {
-    for (;;) {
-      const ready = await fetch(`${base}/health/ready`).catch(() => undefined);
-      if (ready?.ok) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await untilServing(server, `${base}/health/ready`);
     // 100 auto-update segments (one per bucket), a static one of 10,000 customers.
     const existing = (await call(base, '/v1/segments?limit=100')) as { total: number };
     if (existing.total < 101) {

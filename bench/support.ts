@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -220,4 +221,20 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   server.close();
   return port;
+}
+
+/**
+ * Waits until a server started as `server` answers `url` with a 2xx (it applies the migrations,
+ * then listens); fails once it has exited or a minute has passed.
+ */
+export async function untilServing(server: ChildProcess, url: string, headers: Record<string, string> = {}): Promise<void> {
+  for (let tries = 0; ; tries += 1) {
+    const up = await fetch(url, { headers }).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (up) return;
+    if (tries > 600 || server.exitCode !== null) throw new Error('the server did not start');
+    await sleep(100);
+  }
 }
