@@ -53,7 +53,8 @@ const wrkSettings = (extraEnv: Record<string, string>) => ({
 async function removeBenchWrites(url: string) {
   const db = new pg.Client({ connectionString: url });
   await db.connect();
-  await db.query('TRUNCATE customer_events');
+  // Webhook messages reference events: none are queued here, and they go with them.
+  await db.query('TRUNCATE customer_events CASCADE');
   await db.query(`DELETE FROM customers WHERE source_id LIKE 'bench-new-%'`);
   await db.query(
     `UPDATE customers SET name = 'Customer ' || substr(id, 6)::bigint, updated_at = NULL WHERE updated_at IS NOT NULL`,
