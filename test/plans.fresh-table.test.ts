@@ -63,15 +63,21 @@ describe('a list page on a table that only grew through POST /v1/customers, neve
     expect(plan).not.toContain('"Node Type":"Sort"');
   });
 
+  // Oldest source_id first, the unique key's index reads source_ids in order as well as the ordering
+  // index does (an incremental sort only breaks ties among equal source_ids, of which there are
+  // none): either is O(page), and PGlite's planner has been seen choosing the unique key.
   it.each([
-    ['updated_at', 'customers_updated_at_asc_live_idx'],
-    ['-updated_at', 'customers_updated_at_desc_live_idx'],
-    ['source_id', 'customers_source_id_asc_live_idx'],
-    ['-source_id', 'customers_source_id_desc_live_idx'],
-  ] as const)('reads the first page by %s from its own index without sorting', async (order, index) => {
+    ['updated_at', ['customers_updated_at_asc_live_idx']],
+    ['-updated_at', ['customers_updated_at_desc_live_idx']],
+    ['source_id', ['customers_source_id_asc_live_idx', 'customers_source_id_live_key']],
+    ['-source_id', ['customers_source_id_desc_live_idx']],
+  ] as const)('reads the first page by %s from an index in that order without sorting', async (order, indexes) => {
     const plan = await pagePlan({ filters: {}, order, limit: 10, page: { kind: 'offset', offset: 0 } });
-    expect(plan).toContain(`"Index Name":"${index}"`);
+    const used = [...plan.matchAll(/"Index Name":"(\w+)"/g)].map((match) => match[1]);
+    expect(used).toHaveLength(1);
+    expect(indexes).toContain(used[0]);
     expect(plan).not.toContain('"Node Type":"Sort"');
+    expect(plan).not.toContain('"Node Type":"Seq Scan"');
   });
 
   it('reads a page filtered by city through the city index, never the whole table', async () => {
