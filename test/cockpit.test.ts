@@ -6,7 +6,7 @@ import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { APP_ID, APP_SECRET, COCKPIT_SECRET, PUBLIC_URL, useTestApp } from './support/app.js';
 import { chromiumMissing, openBrowser } from './support/browser.js';
-import { cockpitUrl, testCockpitLinks, unique } from './support/customers.js';
+import { cockpitUrl, customerNotFound, testCockpitLinks, unique } from './support/customers.js';
 
 const test = useTestApp();
 
@@ -61,11 +61,11 @@ describe('cockpit links expire', () => {
   it('a link handed out longer ago than its lifetime (and the rest of that day) opens nothing', async () => {
     const customer = await create({ name: 'Expired link' });
     // Handed out 8 days ago: it expired at the midnight 168 to 192 hours after that, before now.
-    await notFoundPage(pathOf(testCockpitLinks.url(customer.id, Date.now() - 8 * DAY_MS)));
+    await notFoundPage(pathOf(testCockpitLinks.url(customer.id, null, Date.now() - 8 * DAY_MS)));
     // Handed out 6 days ago: it still works.
     await test
       .raw()
-      .get(pathOf(testCockpitLinks.url(customer.id, Date.now() - 6 * DAY_MS)))
+      .get(pathOf(testCockpitLinks.url(customer.id, null, Date.now() - 6 * DAY_MS)))
       .expect(200);
   });
 
@@ -73,6 +73,84 @@ describe('cockpit links expire', () => {
     const customer = await create({ name: 'Tampered link' });
     const [keyId, expiry, signature] = new URL(customer.assets.cockpit_url).searchParams.get('token')!.split('.');
     await notFoundPage(`/cockpit/${customer.id}?token=${keyId}.${Number(expiry) + DAY_MS}.${signature}`);
+  });
+});
+
+describe('POST /v1/customers/:customerId/cockpit-link/revoke', () => {
+  const revoke = async (key: string) =>
+    (await test.api.post(`/v1/customers/${encodeURIComponent(key)}/cockpit-link/revoke`).expect(200)) as {
+      body: { id: string; updated_at?: string; assets: { cockpit_url: string } };
+      headers: Record<string, string>;
+    };
+
+  it("stops every link handed out so far, answers the customer's new link, and changes nothing else", async () => {
+    const customer = await create({ name: 'Leaked link' });
+    const read = await test.api.get(`/v1/customers/${customer.id}`).expect(200);
+    // A link handed out six days ago that has not expired yet is revoked as well.
+    const older = testCockpitLinks.url(customer.id, null, Date.now() - 6 * DAY_MS);
+    await test.raw().get(pathOf(older)).expect(200);
+
+    const revoked = await revoke(customer.id);
+    const { assets: newAssets, ...rest } = revoked.body;
+    const { assets: oldAssets, ...before } = read.body;
+    expect(rest).toEqual(before);
+    expect(newAssets.cockpit_url).not.toBe(oldAssets.cockpit_url);
+    expect(revoked.headers.etag).not.toBe(read.headers.etag);
+
+    await notFoundPage(pathOf(customer.assets.cockpit_url));
+    await notFoundPage(pathOf(older));
+    await test.raw().get(pathOf(newAssets.cockpit_url)).expect(200);
+    // Reads hand out the new link from now on, the same all day.
+    const again = await test.api.get(`/v1/customers/${customer.id}`).expect(200);
+    expect(again.body.assets.cockpit_url).toBe(newAssets.cockpit_url);
+    // Not a change of the customer: no event.
+    const activity = await test.api.get(`/v1/customers/${customer.id}/activity`).expect(200);
+    expect(activity.body.data.map((event: { type: string }) => event.type)).toEqual(['customer.created']);
+  });
+
+  it('revokes the link of a revocation earlier the same day too', async () => {
+    const customer = await create({ name: 'Twice' });
+    const first = await revoke(customer.id);
+    const second = await revoke(customer.id);
+    await notFoundPage(pathOf(first.body.assets.cockpit_url));
+    await test.raw().get(pathOf(second.body.assets.cockpit_url)).expect(200);
+  });
+
+  it("leaves other customers' links working", async () => {
+    const revoked = await create({ name: 'Revoked' });
+    const other = await create({ name: 'Untouched' });
+    await revoke(revoked.id);
+    await test.raw().get(pathOf(other.assets.cockpit_url)).expect(200);
+  });
+
+  it('finds the customer by source_id, as GET does', async () => {
+    const sourceId = unique('revoke-by-source');
+    const customer = await create({ source_id: sourceId });
+    const revoked = await revoke(sourceId);
+    expect(revoked.body.id).toBe(customer.id);
+    await notFoundPage(pathOf(customer.assets.cockpit_url));
+  });
+
+  it('gives the events written after it the new link, in activity and in the feed', async () => {
+    const customer = await create({ name: 'Events after' });
+    const { body } = await revoke(customer.id);
+    await test.api.put(`/v1/customers/${customer.id}`, { name: 'Renamed' }).expect(200);
+    const activity = await test.api.get(`/v1/customers/${customer.id}/activity`).expect(200);
+    for (const event of activity.body.data) expect(event.data.customer.assets.cockpit_url).toBe(body.assets.cockpit_url);
+    const feed = await test.api.get('/v1/customer-events?limit=100&type=customer.updated').expect(200);
+    const updated = feed.body.data.find(
+      (event: { data: { customer: { id: string } } }) => event.data.customer.id === customer.id,
+    );
+    expect(updated.data.customer.assets.cockpit_url).toBe(body.assets.cockpit_url);
+    await test.raw().get(pathOf(updated.data.customer.assets.cockpit_url)).expect(200);
+  });
+
+  it('answers 404 in the Error shape for an unknown or deleted customer', async () => {
+    const response = await test.api.post('/v1/customers/cust_sehkNIi8Uq2qQuRqSr7xn4Z/cockpit-link/revoke').expect(404);
+    expect(response.body).toEqual(customerNotFound('cust_sehkNIi8Uq2qQuRqSr7xn4Z'));
+    const gone = await create({ name: 'Gone' });
+    await test.api.delete(`/v1/customers/${gone.id}`).expect(204);
+    await test.api.post(`/v1/customers/${gone.id}/cockpit-link/revoke`).expect(404);
   });
 });
 

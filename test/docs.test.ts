@@ -61,7 +61,7 @@ describe('GET /openapi.json', () => {
 
   it('leaves out the 405 catch-alls, the cockpit page and its own routes', () => {
     const paths = Object.keys(document.paths);
-    expect(paths.filter((path) => /cockpit|docs|openapi/.test(path))).toEqual([]);
+    expect(paths.filter((path) => /^\/(cockpit|docs|openapi)/.test(path))).toEqual([]);
     expect(Object.keys(document.paths['/v1/customers'] ?? {}).sort()).toEqual(['get', 'post']);
   });
 

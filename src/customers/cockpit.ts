@@ -18,21 +18,42 @@ export interface CockpitLinkOptions {
  * the token signed (src/signed-links.ts) with the customer id and an expiry. The expiry is the
  * first UTC midnight at least `ttlHours` away, so a customer's link is the same all day long
  * (responses stay comparable and cacheable) and works for `ttlHours` to `ttlHours` + 24 hours.
+ *
+ * Revoking a customer's links (`revokedThrough`, stored with the customer) names the latest
+ * expiry that no longer opens: every link handed out until then. Links handed out afterwards
+ * expire later, if only by a millisecond on the day of the revocation, so the rule needs no
+ * list of revoked tokens and a forged token is refused before the database is asked.
  */
 export function createCockpitLinks({ publicUrl, secrets, ttlHours }: CockpitLinkOptions) {
   const signer = createLinkSigner(secrets, 'cockpit-links');
+  /** The expiry of the customer's link handed out at `now` (epoch milliseconds). */
+  const expiryAt = (revokedThrough: string | null | undefined, now: number): number => {
+    const lifetime = Math.ceil((now + ttlHours * HOUR_MS) / DAY_MS) * DAY_MS;
+    return revokedThrough ? Math.max(lifetime, Date.parse(revokedThrough) + 1) : lifetime;
+  };
   return {
-    /** The link handed out at `now` (epoch milliseconds) for the customer. */
-    url(customerId: string, now = Date.now()): string {
-      const expiresAt = Math.ceil((now + ttlHours * HOUR_MS) / DAY_MS) * DAY_MS;
-      return `${publicUrl}/cockpit/${encodeURIComponent(customerId)}?token=${signer.sign(customerId, expiresAt)}`;
+    /** The link handed out at `now` for the customer, whose links are revoked through `revokedThrough`. */
+    url(customerId: string, revokedThrough?: string | null, now = Date.now()): string {
+      const token = signer.sign(customerId, expiryAt(revokedThrough, now));
+      return `${publicUrl}/cockpit/${encodeURIComponent(customerId)}?token=${token}`;
     },
 
-    /** Whether `token` opens the customer's page at `now`: signed for that id by a configured secret, and not expired. */
-    opens(customerId: string, token: string, now = Date.now()): boolean {
+    /**
+     * The expiry of `token` when it was signed for this customer id by a configured secret and
+     * has not expired at `now`; undefined otherwise. Whether the customer revoked it is `opens`.
+     */
+    unexpired(customerId: string, token: string, now = Date.now()): number | undefined {
       const expiresAt = signer.signedExpiry(customerId, token);
-      return expiresAt !== undefined && now < expiresAt;
+      return expiresAt !== undefined && now < expiresAt ? expiresAt : undefined;
     },
+
+    /** Whether a link of this unexpired expiry opens a page whose links are revoked through `revokedThrough`. */
+    opens: (expiresAt: number, revokedThrough: string | null | undefined): boolean =>
+      !revokedThrough || expiresAt > Date.parse(revokedThrough),
+
+    /** What a revocation at `now` stores: the expiry of every link handed out until then. */
+    revocationAt: (revokedThrough: string | null | undefined, now = Date.now()): string =>
+      new Date(expiryAt(revokedThrough, now)).toISOString(),
   };
 }
 

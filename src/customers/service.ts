@@ -91,10 +91,11 @@ export function createCustomerService(
   }
 
   const cockpitLinks = createCockpitLinks(cockpitLinkOptions);
-  const cockpitUrl = (id: string): string => cockpitLinks.url(id);
+  const cockpitUrl = (row: Pick<CustomerRow, 'id' | 'cockpit_links_revoked_through'>): string =>
+    cockpitLinks.url(row.id, row.cockpit_links_revoked_through);
 
   /** The customer object of the contract, from a stored row. Unset fields are left out. */
-  function present(row: CustomerRow, cockpit = cockpitUrl(row.id)): Customer {
+  function present(row: CustomerRow, cockpit = cockpitUrl(row)): Customer {
     const customer: Customer = {
       id: row.id,
       address: row.address,
@@ -138,15 +139,19 @@ export function createCustomerService(
     group_id: event.group_id,
   });
 
-  /** Events of one customer: each snapshot carries the same cockpit link, signed once. */
+  /**
+   * Events of one customer: each snapshot carries the same cockpit link, signed once, as of the
+   * latest revocation the events saw (a revocation itself writes no event).
+   */
   const presentEvents = (customerId: string, events: EventRow[]): CustomerActivity[] => {
-    const cockpit = cockpitUrl(customerId);
+    const revocations = events.flatMap((event) => event.data.customer.cockpit_links_revoked_through ?? []);
+    const cockpit = cockpitUrl({ id: customerId, cockpit_links_revoked_through: revocations.sort().at(-1) });
     return events.map((event) => presentEvent(event, cockpit));
   };
 
-  /** An event of the feed, or of a webhook: the activity event, tagged. */
+  /** An event of the feed, or of a webhook: the activity event, tagged, its link as of its snapshot. */
   const presentFeedEvent = (event: EventRow): CustomerEvent => ({
-    ...presentEvent(event, cockpitUrl(event.data.customer.id)),
+    ...presentEvent(event, cockpitUrl(event.data.customer)),
     object: 'event',
   });
 
@@ -207,8 +212,21 @@ export function createCustomerService(
      * not expired (a source_id, another customer's token or an expired one finds nothing).
      */
     async cockpit(id: string, token: string): Promise<Customer> {
-      const row = cockpitLinks.opens(id, token) ? await repository.get(id) : undefined;
-      return found(id, row?.id === id ? row : undefined);
+      const expiresAt = cockpitLinks.unexpired(id, token);
+      const row = expiresAt === undefined ? undefined : await repository.get(id);
+      const opens = row?.id === id && cockpitLinks.opens(expiresAt!, row.cockpit_links_revoked_through);
+      return found(id, opens ? row : undefined);
+    },
+
+    /**
+     * POST /customers/{id}/cockpit-link/revoke: every cockpit link of the customer handed out so
+     * far stops opening its page; answers the customer with its new link.
+     */
+    async revokeCockpitLinks(key: string): Promise<Customer> {
+      const current = await repository.get(key);
+      if (!current) throw notFound('customer', key);
+      const through = cockpitLinks.revocationAt(current.cockpit_links_revoked_through);
+      return found(key, await repository.revokeCockpitLinks(current.id, through));
     },
 
     /** DELETE /customers/{id}, of the versions `ifMatch` accepts when given (If-Match). */

@@ -112,6 +112,21 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       return reply.code(204).send(null);
     },
   );
+
+  app.post(
+    '/customers/:customerId/cockpit-link/revoke',
+    {
+      schema: {
+        tags,
+        summary: "Revoke a customer's cockpit links",
+        description:
+          "Every `assets.cockpit_url` of the customer handed out so far (in answers, activity, the event feed and webhooks) stops opening its page, before it expires; other customers' links are untouched. Answers the customer with its new link. Not a change of the customer: no event, and `updated_at` stays. To revoke every link at once, rotate `COCKPIT_SECRET` without keeping the old one.",
+        params: CustomerIdParams,
+        response: { 200: Customer, ...errors(401, 404) },
+      },
+    },
+    async (request, reply) => tagged(reply, await app.customers.revokeCockpitLinks(request.params.customerId)),
+  );
 };
 
 export default routes;

@@ -35,6 +35,7 @@ export const CUSTOMER_SELECTION = [
   sql<Record<string, unknown>>`${customerColumn('metadata')}`.as('metadata'),
   wireTime(customerColumn('created_at')).as('created_at'),
   sql<string | null>`${wireTime(customerColumn('updated_at'))}`.as('updated_at'),
+  sql<string | null>`${wireTime(customerColumn('cockpit_links_revoked_through'))}`.as('cockpit_links_revoked_through'),
 ] as const;
 
 /** A live customer as the repository reads it. */
@@ -51,6 +52,11 @@ export interface CustomerRow {
   metadata: Record<string, unknown>;
   created_at: string;
   updated_at: string | null;
+  /**
+   * Its cockpit links expiring at or before this time open nothing (src/customers/cockpit.ts).
+   * Absent from the snapshots of events written before the column existed.
+   */
+  cockpit_links_revoked_through?: string | null;
 }
 
 /** The stored fields a write sets; a field that is absent stays as it is. */

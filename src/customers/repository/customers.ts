@@ -170,6 +170,21 @@ const ERASE_REPORT_ROWS = statement((args: { sourceId: string }) =>
   builder.deleteFrom('async_action_applied_rows').where('async_action_applied_rows.source_id', '=', args.sourceId),
 );
 
+/**
+ * Revokes the live customer's cockpit links expiring through `through` (never fewer than before):
+ * not a change of the customer, so no event and no new updated_at.
+ */
+const REVOKE_COCKPIT_LINKS = statement((args: { customerId: string; through: string }) =>
+  builder
+    .updateTable('customers')
+    .set({
+      cockpit_links_revoked_through: sql<Date>`GREATEST(${customerColumn('cockpit_links_revoked_through')}, ${timestamptz(args.through)})`,
+    })
+    .where('customers.id', '=', args.customerId)
+    .where(isLive)
+    .returning(CUSTOMER_SELECTION),
+);
+
 /** The share of the table a bulk write must change for the planner's statistics of it to be stale. */
 const STALE_STATISTICS_SHARE = 0.1;
 
@@ -239,6 +254,10 @@ export function customerReads(db: pg.Pool) {
       const rest = tied.filter((row) => row.tied).map(({ tied: _tied, ...row }) => row);
       return { customers: [...customers, ...rest], total, hasMore: tied.some((row) => !row.tied) };
     },
+
+    /** Revokes a live customer's cockpit links through `through`; answers the customer, or undefined when there is none. */
+    revokeCockpitLinks: async (customerId: string, through: string): Promise<CustomerRow | undefined> =>
+      (await run(db, REVOKE_COCKPIT_LINKS, { customerId, through }))[0],
 
     /**
      * Measures the customers table again (ANALYZE) when a bulk write of `written` customers
