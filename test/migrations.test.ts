@@ -150,6 +150,7 @@ describe('the store and the Prisma model agree', () => {
       createdAt: new Date(created.created_at),
       updatedAt: new Date(updated.updated_at),
       deletedAt: null,
+      cockpitLinksRevokedThrough: null,
     });
   });
 
