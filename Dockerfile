@@ -35,4 +35,5 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node itself as PID 1 receives SIGTERM (npm would not pass it on); server.js applies pending migrations, then serves.
-CMD ["node", "dist/server.js"]
+# The same V8 flags as npm start (README, "Memory": they bound the heap under load).
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=100", "dist/server.js"]

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import qs from 'qs';
-import { freePort, median, prepareDatabase, untilServing } from './support.js';
+import { freePort, median, prepareDatabase, SERVICE_COMMAND, untilServing } from './support.js';
 
 const env = process.env;
 const ROWS = Number(env.BENCH_ROWS ?? 1_000_000);
@@ -49,7 +49,7 @@ async function main() {
   const url = await prepareDatabase(ROWS);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const server = spawn(process.execPath, ['dist/server.js'], {
+  const server = spawn(process.execPath, SERVICE_COMMAND, {
     cwd: root,
     env: {
       ...env,

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { databaseUrl, median, serverUrl, startServer, wrk, type WrkResult } from './support.js';
+import { databaseUrl, median, serverUrl, SERVICE_COMMAND, startServer, wrk, type WrkResult } from './support.js';
 
 const env = process.env;
 const DURATION = Number(env.BENCH_DURATION ?? 10);
@@ -56,7 +56,7 @@ try {
     cwd: root,
     env: { ...env, DATABASE_URL: url },
   });
-  const service = await startServer(['dist/server.js'], url, AUTH);
+  const service = await startServer(SERVICE_COMMAND, url, AUTH);
   try {
     const settings = { connections: CONNECTIONS, durationSeconds: DURATION, auth: AUTH };
     // A first short run warms the service up; it is not counted.

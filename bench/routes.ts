@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { createCustomerRepository } from '../src/customers/repository/index.js';
-import { median, prepareDatabase, residentBytes, startServer, wrk, type WrkResult } from './support.js';
+import { median, prepareDatabase, residentBytes, SERVICE_COMMAND, startServer, wrk, type WrkResult } from './support.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -270,7 +270,7 @@ async function measure(url: string, rows: number, names: string[], withPgbench: 
   await db.end();
   const wrkEnv = { ROWS: String(rows), CURSOR: cursor };
 
-  const service = await startServer(['dist/server.js'], url, AUTH);
+  const service = await startServer(SERVICE_COMMAND, url, AUTH);
   const reference = await startServer(['--import', 'tsx', 'bench/reference-server.ts'], url, AUTH);
   const bare = await startServer(['--import', 'tsx', 'bench/bare-server.ts'], url, AUTH);
   const results: Measured[] = [];

@@ -1,6 +1,7 @@
 /** What the benchmarks share: where they create databases, medians, a process's memory, a server's life. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -18,6 +19,17 @@ export const databaseUrl = (name: string) => Object.assign(new URL(serverUrl), {
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The built service as `npm start` runs it, node's flags included (they bound its heap, see the
+ * README's "Memory"): the arguments of package.json's start script after `exec node`, so a
+ * benchmark measures what users run.
+ */
+export const SERVICE_COMMAND: string[] = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(/\s+/)
+  .slice(2);
 
 /**
  * A database of `rows` seeded customers, reused while its migrations and size still match; a

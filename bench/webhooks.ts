@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { adminQuery, databaseUrl, freePort, median, residentBytes, untilServing } from './support.js';
+import { adminQuery, databaseUrl, freePort, median, residentBytes, SERVICE_COMMAND, untilServing } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -195,7 +195,7 @@ async function main() {
   try {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, ['dist/server.js'], {
+    server = spawn(process.execPath, SERVICE_COMMAND, {
       cwd: projectRoot,
       env: {
         ...process.env,

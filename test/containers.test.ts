@@ -70,7 +70,11 @@ describe('Dockerfile', () => {
     const cmds = all(runtime, 'CMD');
     expect(cmds).toHaveLength(1);
     expect(runtime.instructions.indexOf(cmds[0]!)).toBeGreaterThan(lastUser);
-    expect(JSON.parse(text(cmds[0]!))).toEqual(['node', 'dist/server.js']);
+    // node as npm start runs it, with the same flags: `exec node …` in package.json.
+    const start = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: { start: string } }).scripts
+      .start;
+    expect(start).toMatch(/^exec node (--[\w-]+=\w+ )*dist\/server\.js$/);
+    expect(JSON.parse(text(cmds[0]!))).toEqual(start.split(' ').slice(1));
     const env = Object.fromEntries(
       all(runtime, 'ENV')
         .flatMap((instruction) => text(instruction).split(/\s*\\?\s+/))
