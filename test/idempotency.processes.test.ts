@@ -1,20 +1,18 @@
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { databaseKind, sdkHeaders, useTestApp } from './support/app.js';
 import { lockCustomer } from './support/barriers.js';
 import { unique } from './support/customers.js';
 import { sendOnce, startLossyProxy, type Answer } from './support/lossy-proxy.js';
-import { startServerProcess, type ServerProcess } from './support/server-process.js';
+import { startServerProcess, useTwoServerProcesses, type TwoServerProcesses } from './support/server-process.js';
 import { until } from './support/wait.js';
 
 const test = useTestApp();
-let servers: ServerProcess[] = [];
-let db: pg.Pool;
+let processes: TwoServerProcesses;
 
 const keyed = (key: string) => ({ ...sdkHeaders, 'Idempotency-Key': key });
 
 async function count(sql: string, values: unknown[]): Promise<number> {
-  const { rows } = await db.query<{ count: number }>(sql, values);
+  const { rows } = await processes.db.query<{ count: number }>(sql, values);
   return rows[0]!.count;
 }
 
@@ -23,24 +21,19 @@ const embedded = databaseKind() === 'embedded';
 if (embedded) console.warn('Skipping the Idempotency-Key tests across processes: the embedded database serves one process only.');
 
 describe.skipIf(embedded)('Idempotency-Key across server processes', () => {
-  beforeAll(async () => {
-    servers = await Promise.all([
-      startServerProcess({ DATABASE_URL: test.databaseUrl }),
-      startServerProcess({ DATABASE_URL: test.databaseUrl }),
-    ]);
-    db = new pg.Pool({ connectionString: test.databaseUrl });
-  }, 60_000);
-
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.stop()));
-    await db?.end();
-  });
+  processes = useTwoServerProcesses(() => test.databaseUrl);
 
   it('runs 50 concurrent requests with one key, split between two processes, once: the others get 409, then the stored answer', async () => {
-    const created = JSON.parse((await sendOnce(servers[0]!.base, 'POST', '/v1/customers', sdkHeaders, '{}')).text);
+    const created = JSON.parse((await sendOnce(processes.servers[0]!.base, 'POST', '/v1/customers', sdkHeaders, '{}')).text);
     const key = unique('shared-key');
     const put = (index: number) =>
-      sendOnce(servers[index % 2]!.base, 'PUT', `/v1/customers/${created.id}`, keyed(key), JSON.stringify({ name: 'Once' }));
+      sendOnce(
+        processes.servers[index % 2]!.base,
+        'PUT',
+        `/v1/customers/${created.id}`,
+        keyed(key),
+        JSON.stringify({ name: 'Once' }),
+      );
 
     // The one request that takes the key waits on the customer's row lock, held by the test.
     const lock = await lockCustomer(test.databaseUrl, created.id);
@@ -92,10 +85,10 @@ describe.skipIf(embedded)('Idempotency-Key across server processes', () => {
       await proxy.close();
     }
 
-    const retried = await sendOnce(servers[1]!.base, 'POST', '/v1/customers', keyed(key), body);
+    const retried = await sendOnce(processes.servers[1]!.base, 'POST', '/v1/customers', keyed(key), body);
     expect(retried.status).toBe(200);
     expect(retried.headers['idempotent-replayed']).toBe('true');
-    const { rows } = await db.query(`SELECT id FROM customers WHERE metadata ->> 'tag' = $1`, [tag]);
+    const { rows } = await processes.db.query(`SELECT id FROM customers WHERE metadata ->> 'tag' = $1`, [tag]);
     expect(rows).toEqual([{ id: JSON.parse(retried.text).id }]);
     expect(await count(`SELECT count(*)::int AS count FROM customer_events WHERE customer_id = $1`, [rows[0].id])).toBe(1);
   });

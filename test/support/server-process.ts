@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { APP_ID, APP_SECRET } from './app.js';
 import { untilLogged } from './processes.js';
 import { PATIENCE_MS, PATIENT_DATABASE_BOUNDS } from './wait.js';
@@ -86,4 +88,30 @@ export async function startServerProcess(
       return (await exited).code;
     },
   };
+}
+
+/** Two server processes on one database, and a pool on it for the test's own queries. */
+export interface TwoServerProcesses {
+  servers: ServerProcess[];
+  db: pg.Pool;
+}
+
+/**
+ * Two server processes on the test file's database (`databaseUrl`), started before the tests of
+ * the describe block this is called in and stopped after them, with a pool on that database.
+ */
+export function useTwoServerProcesses(databaseUrl: () => string): TwoServerProcesses {
+  const processes = { servers: [] } as unknown as TwoServerProcesses;
+  beforeAll(async () => {
+    processes.servers = await Promise.all([
+      startServerProcess({ DATABASE_URL: databaseUrl() }),
+      startServerProcess({ DATABASE_URL: databaseUrl() }),
+    ]);
+    processes.db = new pg.Pool({ connectionString: databaseUrl() });
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(processes.servers.map((server) => server.stop()));
+    await processes.db?.end();
+  });
+  return processes;
 }
