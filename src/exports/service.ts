@@ -37,6 +37,21 @@ const RETRY_AFTER_SECONDS = 30;
 const ALLOWED_FIELDS = `${EXPORT_CUSTOMER_FIELDS.join(', ')}, metadata.<key>`;
 
 /**
+ * A filter with its junctions in the reference's lower case (`AND`, as the SDK's types write it,
+ * becomes `and`): the language reads both, and the export shows it as Voucherify does.
+ */
+const withLowerCaseJunctions = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(withLowerCaseJunctions);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [
+      key,
+      key === 'junction' && typeof inner === 'string' ? inner.toLowerCase() : withLowerCaseJunctions(inner),
+    ]),
+  );
+};
+
+/**
  * Customer exports: accepted as jobs on the queue (at most `maxPending` unfinished at once),
  * written by the workers (writer.ts), downloaded through a signed link.
  */
@@ -77,7 +92,11 @@ export function createExportService({ db, exports, queue, queued, links, metadat
         id: newExportId(),
         status: 'SCHEDULED',
         channel: 'API',
-        parameters: { ...parameters, fields },
+        parameters: {
+          ...parameters,
+          fields,
+          ...(parameters.filters && { filters: withLowerCaseJunctions(parameters.filters) as Record<string, unknown> }),
+        },
         error: null,
         chunk_count: null,
         created_at: now,
