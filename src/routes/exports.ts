@@ -52,7 +52,11 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
             description: 'The export, or with `token` its CSV file',
             content: {
               'application/json': { schema: Export },
-              'text/csv': { schema: Type.Unsafe<Readable>(Type.String()) },
+              'text/csv': {
+                schema: Type.Unsafe<Readable>(
+                  Type.String({ example: 'id,source_id,email\ncust_CSnYd37MXmrbS19XCrghjBsv,bob-1,bob@example.com\n' }),
+                ),
+              },
             },
           },
           ...errors(400, 401, 404),
