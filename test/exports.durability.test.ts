@@ -123,6 +123,25 @@ describe.skipIf(embedded)('exports across worker processes', () => {
   });
 });
 
+describe.skipIf(embedded)('exports deleted before a worker takes them', () => {
+  it('leave their job nothing to do: it completes without writing a file', async () => {
+    const created = await api.post('/v1/exports', { exported_object: 'customer' }).expect(200);
+    await api.delete(`/v1/exports/${created.body.id}`).expect(204);
+    await startWorker();
+    await until(async () => {
+      const { rows } = await test.db.query(
+        `SELECT state::text FROM pgboss.job WHERE name = 'async-actions' AND data ->> 'exportId' = $1`,
+        [created.body.id],
+      );
+      return rows[0]?.state === 'completed';
+    }, "the deleted export's job to complete");
+    const { rows } = await test.db.query('SELECT count(*)::int AS chunks FROM export_file_chunks WHERE export_id = $1', [
+      created.body.id,
+    ]);
+    expect(rows[0].chunks).toBe(0);
+  });
+});
+
 describe('1,000 exports requested at once', () => {
   it(`queues ${MAX_PENDING} and refuses the rest with 429, and the service keeps answering`, async () => {
     // No worker runs in this process: what is accepted stays queued.

@@ -1,5 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import { createExportStore } from '../src/exports/store.js';
 import { createDownloadLinks } from '../src/signed-links.js';
 import { COCKPIT_SECRET, PUBLIC_URL, useTestApp } from './support/app.js';
 import { ANY_TIMESTAMP, errorBody, invalidPayload, unique } from './support/customers.js';
@@ -289,6 +290,22 @@ describe('GET /v1/exports/:exportId', () => {
     const afterDelete = await download(result.url).expect(404);
     expect(afterDelete.body).toEqual(exportNotFound(id));
     expect((await api.get(`/v1/exports/${id}`).expect(404)).body).toEqual(exportNotFound(id));
+  });
+});
+
+describe('files past their retention', () => {
+  it('are dropped by the cleanup: the export stays, its link answers 404', async () => {
+    const created = await api.post('/v1/exports', { exported_object: 'customer', parameters: { fields: ['id'] } }).expect(200);
+    const done = await finishedExport(created.body.id);
+    const store = createExportStore(test.db, { retentionHours: 168 });
+    // The cleanup as an idle worker runs it, on a clock past the retention.
+    await store.dropExpiredFiles(new Date(Date.now() + 169 * 3_600_000).toISOString(), 1000);
+    const { rows } = await test.db.query('SELECT count(*)::int AS chunks FROM export_file_chunks WHERE export_id = $1', [
+      done.id,
+    ]);
+    expect(rows[0].chunks).toBe(0);
+    expect((await api.get(`/v1/exports/${done.id}`).expect(200)).body.status).toBe('DONE');
+    expect((await download(done.result.url).expect(404)).body).toEqual(exportNotFound(done.id));
   });
 });
 
