@@ -11,7 +11,7 @@
  * default postgresql://postgres@127.0.0.1:5432/postgres. It builds nothing itself (the npm
  * script builds first), creates a database of its own and drops it at the end.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { adminQuery, databaseUrl, freePort, median, residentBytes, SERVICE_COMMAND, untilServing } from './support.js';
+import { adminQuery, databaseUrl, freePort, measured, median, SERVICE_COMMAND, timeCopy, untilServing } from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,34 +63,6 @@ function generate(rows: number, prefix: string, round: number) {
     items.push({ source_id: sourceId, name, email, phone, address, metadata });
   }
   return { csv: `${csv.join('\n')}\n`, table: `${table.join('\n')}\n`, items };
-}
-
-/** Wall time of `\copy` in a psql process, as a user would run it. */
-async function timeCopy(url: string, command: string): Promise<number> {
-  const started = performance.now();
-  await promisify(execFile)('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', command]);
-  return performance.now() - started;
-}
-
-/** Runs `work` while sampling the server's RSS: its wall time and the peak growth of RSS. */
-async function measured<T>(pid: number, work: () => Promise<T>): Promise<{ value: T; ms: number; growth: number }> {
-  const before = await residentBytes(pid);
-  let peak = before;
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      peak = Math.max(peak, await residentBytes(pid));
-      await sleep(20);
-    }
-  })();
-  const started = performance.now();
-  try {
-    const value = await work();
-    return { value, ms: performance.now() - started, growth: peak - before };
-  } finally {
-    sampling = false;
-    await sampler;
-  }
 }
 
 /** Sends a request that starts an async action, then polls it to DONE: total wall time and peak RSS growth. */

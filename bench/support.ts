@@ -34,9 +34,10 @@ export const SERVICE_COMMAND: string[] = (
 /**
  * A database of `rows` seeded customers, reused while its migrations and size still match; a
  * `fresh` one is made again every run and never analyzed, as a table is right after many creates.
+ * A benchmark that writes much into it (exports) names its own copy with `tag`.
  */
-export async function prepareDatabase(rows: number, { fresh = false } = {}): Promise<string> {
-  const name = `cs_bench_${rows}${fresh ? '_fresh' : ''}`;
+export async function prepareDatabase(rows: number, { fresh = false, tag = '' } = {}): Promise<string> {
+  const name = `cs_bench_${rows}${fresh ? '_fresh' : ''}${tag ? `_${tag}` : ''}`;
   const admin = new pg.Client({ connectionString: serverUrl.toString() });
   await admin.connect();
   const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
@@ -98,6 +99,34 @@ export const median = (values: number[]) => {
 export async function residentBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** Wall time of `\copy` in a psql process, as a user would run it. */
+export async function timeCopy(url: string, command: string): Promise<number> {
+  const started = performance.now();
+  await promisify(execFile)('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', command]);
+  return performance.now() - started;
+}
+
+/** Runs `work` while sampling the server's RSS: its wall time and the peak growth of RSS. */
+export async function measured<T>(pid: number, work: () => Promise<T>): Promise<{ value: T; ms: number; growth: number }> {
+  const before = await residentBytes(pid);
+  let peak = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await residentBytes(pid));
+      await sleep(20);
+    }
+  })();
+  const started = performance.now();
+  try {
+    const value = await work();
+    return { value, ms: performance.now() - started, growth: peak - before };
+  } finally {
+    sampling = false;
+    await sampler;
+  }
 }
 
 /**

@@ -69,6 +69,9 @@ export const EnvSchema = Type.Object({
   JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
   JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
   ASYNC_ACTION_REPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
+  EXPORT_MAX_PENDING: Type.Integer({ minimum: 1, maximum: 100_000, default: 100 }),
+  EXPORT_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 86_400, default: 900 }),
+  EXPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
   PROJECT_ID: Type.String({ pattern: '^[A-Za-z0-9_-]{1,100}$', default: 'default', description: 'letters, digits, _ and -' }),
   IDEMPOTENCY_KEY_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600, default: 24 * 3600 }),
   WEBHOOK_ALLOW_PRIVATE_URLS: Type.Boolean({ default: false }),
@@ -139,6 +142,18 @@ export interface JobsConfig {
   retries: number;
   /** How long the report of a bulk or metadata update can be downloaded after the action ends. */
   reportRetentionHours: number;
+  /** Customer exports (src/exports/). */
+  exports: ExportsConfig;
+}
+
+/** How customer exports are queued, written and kept. */
+export interface ExportsConfig {
+  /** Exports SCHEDULED or IN_PROGRESS at most: one more is refused with 429 until one ends. */
+  maxPending: number;
+  /** An export whose worker has not finished within this long is restarted by another worker. */
+  timeoutSeconds: number;
+  /** How long a DONE export's file can be downloaded; then it is dropped. */
+  retentionHours: number;
 }
 
 /** How webhooks are delivered (src/webhooks/). */
@@ -312,6 +327,11 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
       retries: env.JOB_RETRIES,
       reportRetentionHours: env.ASYNC_ACTION_REPORT_RETENTION_HOURS,
+      exports: {
+        maxPending: env.EXPORT_MAX_PENDING,
+        timeoutSeconds: env.EXPORT_TIMEOUT_SECONDS,
+        retentionHours: env.EXPORT_RETENTION_HOURS,
+      },
     },
     webhooks: {
       allowPrivateUrls: env.WEBHOOK_ALLOW_PRIVATE_URLS,

@@ -31,3 +31,6 @@ export const newWebhookId = (): string => `wh_${alphanumeric()}`;
 
 /** `whd_` + 24 of [A-Za-z0-9]: an entry of a webhook's delivery log. */
 export const newWebhookDeliveryId = (): string => `whd_${alphanumeric()}`;
+
+/** `exp_` + 24 of [A-Za-z0-9]: a customer export. */
+export const newExportId = (): string => `exp_${alphanumeric()}`;

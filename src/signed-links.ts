@@ -62,3 +62,28 @@ export function tokenExpiry(token: string): number | undefined {
 }
 
 export type LinkSigner = ReturnType<typeof createLinkSigner>;
+
+/**
+ * Links that download a file without an API key until it expires (async action reports,
+ * exports): `<publicUrl><path of the id>?token=…`, the token signed for this `purpose` with the
+ * id and the expiry.
+ */
+export function createDownloadLinks(
+  { publicUrl, secrets }: { publicUrl: string; secrets: LinkSecrets },
+  purpose: string,
+  pathOf: (id: string) => string,
+) {
+  const signer = createLinkSigner(secrets, purpose);
+  return {
+    /** The link of the file of `id`, valid until `availableTill`. */
+    url(id: string, availableTill: string): string {
+      const token = signer.sign(id, Date.parse(availableTill));
+      return `${publicUrl}${pathOf(encodeURIComponent(id))}?token=${token}`;
+    },
+
+    /** The expiry that `token` was signed with for `id`, or undefined for a token this service did not sign. */
+    signedExpiry: (id: string, token: string): number | undefined => signer.signedExpiry(id, token),
+  };
+}
+
+export type DownloadLinks = ReturnType<typeof createDownloadLinks>;

@@ -7,6 +7,8 @@ import { CUSTOMER_OBJECT, rulesOf } from '../src/customers/metadata-schemas.js';
 import { createCustomerRepository } from '../src/customers/repository/index.js';
 import { metadataSchemaStore } from '../src/customers/repository/metadata-schemas.js';
 import { createJobQueue, type JobQueue } from '../src/jobs/queue.js';
+import { createExportStore } from '../src/exports/store.js';
+import { createExportWriter } from '../src/exports/writer.js';
 import { createReportLinks } from '../src/jobs/report-links.js';
 import { createJobRunner } from '../src/jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../src/jobs/service.js';
@@ -45,7 +47,17 @@ beforeAll(async () => {
     log,
     metadataRules: async () => rulesOf(await metadataSchemaStore(pool).forObject(CUSTOMER_OBJECT)),
   });
-  workers = startWorkers({ db: pool, queue, runner, actions, concurrency: 2, pollSeconds: 0.5, log });
+  const exports = createExportStore(pool, { retentionHours: 1 });
+  const exportWriter = createExportWriter({
+    db: pool,
+    exports,
+    queue,
+    worker: 'single-connection',
+    metadataRules: async () => undefined,
+    timeoutSeconds: 60,
+    log,
+  });
+  workers = startWorkers({ db: pool, queue, runner, actions, exportWriter, exports, concurrency: 2, pollSeconds: 0.5, log });
   service = createAsyncActionService({
     db: pool,
     actions,

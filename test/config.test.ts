@@ -38,6 +38,7 @@ describe('loadConfig', () => {
         timeoutSeconds: 60,
         retries: 5,
         reportRetentionHours: 168,
+        exports: { maxPending: 100, timeoutSeconds: 900, retentionHours: 168 },
       },
       webhooks: {
         allowPrivateUrls: false,
@@ -88,6 +89,9 @@ describe('loadConfig', () => {
       JOB_TIMEOUT_SECONDS: '30',
       JOB_RETRIES: '0',
       ASYNC_ACTION_REPORT_RETENTION_HOURS: '24',
+      EXPORT_MAX_PENDING: '5',
+      EXPORT_TIMEOUT_SECONDS: '120',
+      EXPORT_RETENTION_HOURS: '48',
     });
     expect(config.jobs).toEqual({
       worker: false,
@@ -97,6 +101,7 @@ describe('loadConfig', () => {
       timeoutSeconds: 30,
       retries: 0,
       reportRetentionHours: 24,
+      exports: { maxPending: 5, timeoutSeconds: 120, retentionHours: 48 },
     });
   });
 
@@ -112,6 +117,9 @@ describe('loadConfig', () => {
         JOB_TIMEOUT_SECONDS: '1',
         JOB_RETRIES: '-1',
         ASYNC_ACTION_REPORT_RETENTION_HOURS: '0',
+        EXPORT_MAX_PENDING: '0',
+        EXPORT_TIMEOUT_SECONDS: '2',
+        EXPORT_RETENTION_HOURS: '0',
       }),
     ).toEqual([
       'WORKER_ENABLED must be boolean',
@@ -121,6 +129,9 @@ describe('loadConfig', () => {
       'JOB_TIMEOUT_SECONDS must be >= 3',
       'JOB_RETRIES must be >= 0',
       'ASYNC_ACTION_REPORT_RETENTION_HOURS must be >= 1',
+      'EXPORT_MAX_PENDING must be >= 1',
+      'EXPORT_TIMEOUT_SECONDS must be >= 3',
+      'EXPORT_RETENTION_HOURS must be >= 1',
     ]);
   });
 

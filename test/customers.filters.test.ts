@@ -1,9 +1,8 @@
-import type { AddressInfo } from 'node:net';
-import { VoucherifyServerSide } from '@voucherify/sdk';
 import fc from 'fast-check';
 import qs from 'qs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
+import { useTestApp } from './support/app.js';
+import { sdkClient, type SdkClient } from './support/sdk.js';
 import { invalidPayload, invalidQuery, unique } from './support/customers.js';
 
 const test = useTestApp();
@@ -285,11 +284,9 @@ describe('GET /v1/customers with filters', () => {
 });
 
 describe('filters through the official SDK', () => {
-  let client: ReturnType<typeof VoucherifyServerSide>;
+  let client: SdkClient;
   beforeAll(async () => {
-    await test.app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = test.app.server.address() as AddressInfo;
-    client = VoucherifyServerSide({ applicationId: APP_ID, secretKey: APP_SECRET, apiUrl: `http://127.0.0.1:${port}` });
+    client = await sdkClient(test);
   });
 
   it('lists customers by a filter object passed to customers.list', async () => {

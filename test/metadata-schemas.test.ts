@@ -1,8 +1,7 @@
-import type { AddressInfo } from 'node:net';
-import { VoucherifyServerSide } from '@voucherify/sdk';
 import qs from 'qs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
+import { useTestApp } from './support/app.js';
+import { sdkClient } from './support/sdk.js';
 import { finishedAction } from './support/async-actions.js';
 import { ANY_TIMESTAMP, errorBody, invalidPayload, invalidQuery, unique } from './support/customers.js';
 import { expectReferenceSchema } from './support/reference.js';
@@ -135,9 +134,7 @@ describe('the client API for metadata schemas', () => {
     expect(list.body).toMatchObject({ object: 'list', data_ref: 'schemas', schemas: [customer.body], total: 1 });
     await api.get('/v1/metadata-schemas/voucher').expect(404);
 
-    await test.app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = test.app.server.address() as AddressInfo;
-    const client = VoucherifyServerSide({ applicationId: APP_ID, secretKey: APP_SECRET, apiUrl: `http://127.0.0.1:${port}` });
+    const client = await sdkClient(test);
     expect(await client.metadataSchemas.get('customer')).toEqual(customer.body);
     expect((await client.metadataSchemas.list()).schemas).toEqual([customer.body]);
   });

@@ -1,22 +1,19 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VoucherifyServerSide } from '@voucherify/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
+import { useTestApp } from './support/app.js';
+import { sdkClient, type SdkClient } from './support/sdk.js';
 import { ANY_ASYNC_ACTION_ID } from './support/async-actions.js';
 import { unique } from './support/customers.js';
 import { until } from './support/wait.js';
 
 const test = useTestApp();
-let client: ReturnType<typeof VoucherifyServerSide>;
+let client: SdkClient;
 let directory: string;
 
 beforeAll(async () => {
-  await test.app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = test.app.server.address() as AddressInfo;
-  client = VoucherifyServerSide({ applicationId: APP_ID, secretKey: APP_SECRET, apiUrl: `http://127.0.0.1:${port}` });
+  client = await sdkClient(test);
   directory = await mkdtemp(join(tmpdir(), 'sdk-import-'));
 });
 afterAll(() => rm(directory, { recursive: true, force: true }));

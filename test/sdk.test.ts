@@ -1,16 +1,14 @@
-import type { AddressInfo } from 'node:net';
-import { VoucherifyServerSide, type CustomerObject } from '@voucherify/sdk';
+import type { CustomerObject } from '@voucherify/sdk';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
+import { useTestApp } from './support/app.js';
+import { sdkClient, type SdkClient } from './support/sdk.js';
 import { ANY_TIMESTAMP, customerBody, unique } from './support/customers.js';
 
 const test = useTestApp();
-let client: ReturnType<typeof VoucherifyServerSide>;
+let client: SdkClient;
 
 beforeAll(async () => {
-  await test.app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = test.app.server.address() as AddressInfo;
-  client = VoucherifyServerSide({ applicationId: APP_ID, secretKey: APP_SECRET, apiUrl: `http://127.0.0.1:${port}` });
+  client = await sdkClient(test);
 });
 
 describe('the official Voucherify JS SDK, unchanged', () => {

@@ -1,7 +1,6 @@
-import type { AddressInfo } from 'node:net';
-import { VoucherifyServerSide } from '@voucherify/sdk';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { APP_ID, APP_SECRET, useTestApp } from './support/app.js';
+import { useTestApp } from './support/app.js';
+import { sdkClient, type SdkClient } from './support/sdk.js';
 import { ANY_TIMESTAMP, customerNotFound, errorBody, invalidPayload, unique } from './support/customers.js';
 import { expectReferenceSchema } from './support/reference.js';
 
@@ -219,11 +218,9 @@ describe('GET /v1/segments', () => {
 });
 
 describe('segments through the official SDK', () => {
-  let client: ReturnType<typeof VoucherifyServerSide>;
+  let client: SdkClient;
   beforeAll(async () => {
-    await test.app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = test.app.server.address() as AddressInfo;
-    client = VoucherifyServerSide({ applicationId: APP_ID, secretKey: APP_SECRET, apiUrl: `http://127.0.0.1:${port}` });
+    client = await sdkClient(test);
   });
 
   it('creates, gets, lists a customer’s and deletes segments', async () => {

@@ -333,6 +333,19 @@ export const readCustomerFilter = (
 ): FilterGroup => new FilterReader(source, rules).group(input, path, 0);
 
 /**
+ * A stored filter (a segment's, an export's), read with the metadata schema in force now, which
+ * types the keys it declares. The filter was checked when it was stored: if the schema has
+ * changed since so that it no longer fits, it is read untyped, as it was then without a schema.
+ */
+export function readStoredFilter(filter: unknown, rules: MetadataSchemaRules | undefined): FilterGroup {
+  try {
+    return readCustomerFilter(filter, 'filter', 'body', rules);
+  } catch {
+    return readCustomerFilter(filter, 'filter', 'body');
+  }
+}
+
+/**
  * The list's `filters` parameter: JSON, or Voucherify's bracket notation, which the official
  * SDKs send (`filters[email][conditions][$is]=…`); none when neither is given.
  */

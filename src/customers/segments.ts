@@ -3,24 +3,11 @@ import { ApiError, notFound } from '../errors.js';
 import { newSegmentId } from '../ids.js';
 import type { CustomerSegmentList, Segment, SegmentCreateBody, SegmentList, SegmentListQuery } from '../schemas/segment.js';
 import { timestamp } from '../timestamps.js';
-import { readCustomerFilter, type FilterGroup } from './filters.js';
+import { readCustomerFilter, readStoredFilter } from './filters.js';
 import type { MetadataSchemaRules } from './metadata-rules.js';
 import { filterCondition } from './repository/filters.js';
 import type { CustomerRepository } from './repository/index.js';
 import { listedIn, type SegmentRow, type segmentStore } from './repository/segments.js';
-
-/**
- * A stored filter, read with the metadata schema in force now, which types the keys it declares.
- * The filter was checked when its segment was made: if the schema has changed since so that it
- * no longer fits, it is read untyped, as it was then without a schema.
- */
-function storedFilter(segment: SegmentRow, rules: MetadataSchemaRules | undefined): FilterGroup {
-  try {
-    return readCustomerFilter(segment.filter, 'filter', 'body', rules);
-  } catch {
-    return readCustomerFilter(segment.filter, 'filter', 'body');
-  }
-}
 
 const present = (row: SegmentRow): Segment => ({
   id: row.id,
@@ -94,7 +81,7 @@ export function createSegmentService(
       const customer = await customers.get(key);
       if (!customer) throw notFound('customer', key);
       const rules = await metadataRules();
-      const rows = await segments.ofCustomer(customer.id, (segment) => storedFilter(segment, rules));
+      const rows = await segments.ofCustomer(customer.id, (segment) => readStoredFilter(segment.filter, rules));
       rows.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
       return {
         object: 'list',
@@ -107,7 +94,9 @@ export function createSegmentService(
     /** The members of a segment as a condition on customers, for the list's segment_id. */
     async membership(id: string): Promise<Expression<SqlBool>> {
       const segment = await found(id);
-      return segment.type === 'static' ? listedIn(segment.id) : filterCondition(storedFilter(segment, await metadataRules()));
+      return segment.type === 'static'
+        ? listedIn(segment.id)
+        : filterCondition(readStoredFilter(segment.filter, await metadataRules()));
     },
   };
 }

@@ -7,6 +7,15 @@ export interface ActionJob {
   actionId: string;
 }
 
+/** Or the customer export they write: its row holds the parameters. */
+export interface ExportJob {
+  exportId: string;
+}
+
+export type QueuedJob = ActionJob | ExportJob;
+
+export const isExportJob = (job: PgBoss.Job<QueuedJob>): job is PgBoss.Job<ExportJob> => 'exportId' in job.data;
+
 const JOBS = 'async-actions';
 /** Where pg-boss moves a job that failed on every try. */
 const GAVE_UP = 'async-actions-gave-up';
@@ -83,25 +92,34 @@ export function createJobQueue(db: Queryable, { timeoutSeconds, supervise, retri
       await boss.send(JOBS, job, { db: through(tx), expireInSeconds: timeoutSeconds, retryLimit: retries });
     },
 
+    /**
+     * Queues the job of an export, as part of the transaction `tx`. An export is written whole
+     * in one job, which may take longer than an action's slice: it gets its own timeout.
+     */
+    async sendExport(tx: Queryable, exportId: string, exportTimeoutSeconds: number): Promise<void> {
+      const job: ExportJob = { exportId };
+      await boss.send(JOBS, job, { db: through(tx), expireInSeconds: exportTimeoutSeconds, retryLimit: retries });
+    },
+
     /** The next job to work on, now taken by this worker, if there is one. */
-    async take(): Promise<PgBoss.Job<ActionJob> | undefined> {
-      const [job] = await boss.fetch<ActionJob>(JOBS);
+    async take(): Promise<PgBoss.Job<QueuedJob> | undefined> {
+      const [job] = await boss.fetch<QueuedJob>(JOBS);
       return job;
     },
 
     /** The next job given up after its last try, if there is one. */
-    async takeGivenUp(): Promise<PgBoss.Job<ActionJob> | undefined> {
-      const [job] = await boss.fetch<ActionJob>(GAVE_UP);
+    async takeGivenUp(): Promise<PgBoss.Job<QueuedJob> | undefined> {
+      const [job] = await boss.fetch<QueuedJob>(GAVE_UP);
       return job;
     },
 
     /** Marks the job done, as part of the transaction `tx` that finished its work when given. */
-    async complete(job: PgBoss.Job<ActionJob>, tx: Queryable = db): Promise<void> {
+    async complete(job: PgBoss.Job<QueuedJob>, tx: Queryable = db): Promise<void> {
       await boss.complete(job.name, job.id, {}, { db: through(tx) });
     },
 
     /** The job goes back to the queue for another try, or to the given-up queue after its last. */
-    async fail(job: PgBoss.Job<ActionJob>, error: Error): Promise<void> {
+    async fail(job: PgBoss.Job<QueuedJob>, error: Error): Promise<void> {
       await boss.fail(job.name, job.id, { message: error.message });
     },
   };

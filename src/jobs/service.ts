@@ -28,12 +28,12 @@ import { FAILED_ROW_KEY, type AsyncActionRow, type AsyncActionStore, type NewAsy
 const REPORT_PAGE_ROWS = 1000;
 
 /** Uploads are stored in chunks of this size: memory holds one, whatever the file size. */
-const CHUNK_BYTES = 1024 * 1024;
+export const CHUNK_BYTES = 1024 * 1024;
 /** An upload still unfinished after this long was left by a process that died. */
 const ABANDONED_UPLOAD_MS = 60 * 60 * 1000;
 
 /** A stream in pieces of exactly `size` bytes, the last one shorter. */
-async function* inChunksOf(size: number, stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* inChunksOf(size: number, stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let length = 0;
   for await (const data of stream) {

@@ -4,8 +4,10 @@ import type pg from 'pg';
 import type PgBoss from 'pg-boss';
 import { timestamp } from '../timestamps.js';
 import { withTransaction } from '../transaction.js';
+import type { ExportStore } from '../exports/store.js';
+import type { ExportWriter } from '../exports/writer.js';
 import { JobFailure } from './inputs.js';
-import type { ActionJob, JobQueue } from './queue.js';
+import { isExportJob, type ActionJob, type JobQueue, type QueuedJob } from './queue.js';
 import type { JobRunner } from './runner.js';
 import type { AsyncActionStore } from './store.js';
 
@@ -14,6 +16,8 @@ export interface WorkersOptions {
   queue: JobQueue;
   runner: JobRunner;
   actions: AsyncActionStore;
+  exportWriter: ExportWriter;
+  exports: ExportStore;
   concurrency: number;
   pollSeconds: number;
   log: FastifyBaseLogger;
@@ -29,32 +33,62 @@ export interface Workers {
 /** What a client is told about an action that could not be carried out to the end. */
 const GAVE_UP = 'Processing failed repeatedly and was given up.';
 
-export function startWorkers({ db, queue, runner, actions, concurrency, pollSeconds, log }: WorkersOptions): Workers {
+export function startWorkers({
+  db,
+  queue,
+  runner,
+  actions,
+  exportWriter,
+  exports,
+  concurrency,
+  pollSeconds,
+  log,
+}: WorkersOptions): Workers {
   const stopping = new AbortController();
   let wakeUp = new AbortController();
 
-  /** The action ends FAILED and its job completes, together. */
-  async function fail(job: PgBoss.Job<ActionJob>, reason: string) {
+  /** The action ends FAILED (the export ERROR) and its job completes, together. */
+  async function fail(job: PgBoss.Job<QueuedJob>, reason: string) {
     await withTransaction(db, async (tx) => {
-      await actions.fail(tx, job.data.actionId, reason, timestamp());
+      const { data } = job;
+      if ('exportId' in data) await exports.fail(tx, data.exportId, reason, timestamp());
+      else await actions.fail(tx, data.actionId, reason, timestamp());
       await queue.complete(job, tx);
     });
+  }
+
+  /** Writes an export's file; an error leaves the job to be tried again, as an action's. */
+  async function workOnExport(job: PgBoss.Job<{ exportId: string }>) {
+    const { exportId } = job.data;
+    try {
+      const outcome = await exportWriter.run(job, stopping.signal);
+      log.info({ exportId, outcome }, 'export job ended');
+    } catch (error) {
+      log.error({ err: error, exportId }, 'export job failed: it will be tried again');
+      await queue.fail(job, error as Error);
+    }
   }
 
   /** Takes a job if there is one and works on it; false when there was none. */
   async function workOnce(): Promise<boolean> {
     const givenUp = await queue.takeGivenUp();
     if (givenUp) {
-      log.error({ asyncActionId: givenUp.data.actionId }, 'async action given up after its last try');
+      log.error({ job: givenUp.data }, 'job given up after its last try');
       await fail(givenUp, GAVE_UP);
       return true;
     }
-    const job = await queue.take();
-    if (!job) {
-      // Idle: a few expired reports at a time lose their rows, far from any request.
+    const taken = await queue.take();
+    if (!taken) {
+      // Idle: a few expired reports and export files at a time lose their rows, far from any request.
       await actions.dropExpiredReports(timestamp());
+      await exports.dropExpiredFiles(timestamp());
       return false;
     }
+    if (isExportJob(taken)) {
+      await workOnExport(taken);
+      return true;
+    }
+    const job = taken as PgBoss.Job<ActionJob>;
     const { actionId } = job.data;
     try {
       // The runner completes the job, except one taken over: that is the other worker's now.

@@ -56,6 +56,13 @@ export interface AuthOptions {
   failures: AuthFailureThrottle;
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route serves a file to whoever holds its signed link: a request with `token` needs no API key. */
+    signedDownload?: boolean;
+  }
+}
+
 /**
  * Requires `X-App-Id` and `X-App-Token` on every route of the scope it is registered in.
  * Secrets are compared as SHA-256 digests with timingSafeEqual, so neither a secret's
@@ -68,6 +75,10 @@ export default fp<AuthOptions>(
     const unknownApp = digest('');
 
     app.addHook('onRequest', (request, _reply, done) => {
+      // A download link's token is its credential, which the route checks (GET /v1/exports/:id?token=…).
+      if (request.routeOptions.config.signedDownload && typeof (request.query as { token?: unknown }).token === 'string') {
+        return done();
+      }
       const header = request.headers['x-app-id'];
       const appId = typeof header === 'string' ? header : undefined;
       const token = request.headers['x-app-token'];

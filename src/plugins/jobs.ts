@@ -5,11 +5,14 @@ import { createBulkWriter } from '../customers/bulk.js';
 import { CUSTOMER_OBJECT, rulesOf } from '../customers/metadata-schemas.js';
 import { createCustomerRepository } from '../customers/repository/index.js';
 import { metadataSchemaStore } from '../customers/repository/metadata-schemas.js';
+import { createExportService, type ExportService } from '../exports/service.js';
+import { createExportStore } from '../exports/store.js';
+import { createExportWriter } from '../exports/writer.js';
 import { createJobQueue } from '../jobs/queue.js';
 import { createReportLinks } from '../jobs/report-links.js';
 import { createJobRunner } from '../jobs/runner.js';
 import { createAsyncActionService, type AsyncActionService } from '../jobs/service.js';
-import type { LinkSecrets } from '../signed-links.js';
+import { createDownloadLinks, type LinkSecrets } from '../signed-links.js';
 import { createAsyncActionStore } from '../jobs/store.js';
 import { startWorkers, type Workers } from '../jobs/workers.js';
 import { isDatabaseUnavailable } from './database.js';
@@ -18,12 +21,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Accepts bulk updates and imports as async actions, and reports on them. */
     asyncActions: AsyncActionService;
+    /** Accepts customer exports as jobs, reports on them, and serves their files. */
+    exports: ExportService;
   }
 }
 
 export interface JobsOptions {
   jobs: JobsConfig;
-  /** Where the links of async action reports point, and the secret that signs them. */
+  /** Where the links of async action reports and export files point, and the secret that signs them. */
   links: { publicUrl: string; secrets: LinkSecrets };
 }
 
@@ -42,6 +47,8 @@ export default fp<JobsOptions>(
       retries: jobs.retries,
       log: app.log,
     });
+    const exports = createExportStore(app.db, { retentionHours: jobs.exports.retentionHours });
+    const metadataRules = async () => rulesOf(await metadataSchemas.forObject(CUSTOMER_OBJECT));
     let workers: Workers | undefined;
 
     app.decorate(
@@ -54,12 +61,25 @@ export default fp<JobsOptions>(
         reportLinks: createReportLinks(links),
       }),
     );
+    app.decorate(
+      'exports',
+      createExportService({
+        db: app.db,
+        exports,
+        queue,
+        queued: () => workers?.wake(),
+        links: createDownloadLinks(links, 'export-download-links', (exportId) => `/v1/exports/${exportId}`),
+        metadataRules,
+        limits: jobs.exports,
+      }),
+    );
 
     let closing = false;
     let retry: NodeJS.Timeout | undefined;
 
     function startWorkersNow() {
       if (!jobs.worker) return;
+      const worker = `${hostname()}:${process.pid}`;
       const runner = createJobRunner({
         db: app.db,
         actions,
@@ -67,15 +87,26 @@ export default fp<JobsOptions>(
         queue,
         batchSize: jobs.batchSize,
         sliceMs: (jobs.timeoutSeconds * 1000) / 3,
-        worker: `${hostname()}:${process.pid}`,
+        worker,
         log: app.log,
-        metadataRules: async () => rulesOf(await metadataSchemas.forObject(CUSTOMER_OBJECT)),
+        metadataRules,
+      });
+      const exportWriter = createExportWriter({
+        db: app.db,
+        exports,
+        queue,
+        worker,
+        metadataRules,
+        timeoutSeconds: jobs.exports.timeoutSeconds,
+        log: app.log,
       });
       workers = startWorkers({
         db: app.db,
         queue,
         runner,
         actions,
+        exportWriter,
+        exports,
         concurrency: jobs.concurrency,
         pollSeconds: jobs.pollSeconds,
         log: app.log,

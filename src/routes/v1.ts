@@ -8,6 +8,7 @@ import asyncActions from './async-actions.js';
 import customerEvents from './customer-events.js';
 import customersBulk from './customers-bulk.js';
 import customers from './customers.js';
+import exportRoutes from './exports.js';
 import { metadataSchemasClient } from './metadata-schemas.js';
 import segments from './segments.js';
 import webhooks from './webhooks.js';
@@ -21,7 +22,17 @@ export interface V1Options {
   routes?: FastifyPluginAsync[];
 }
 
-const V1_ROUTES = [customers, activity, customersBulk, asyncActions, customerEvents, webhooks, segments, metadataSchemasClient];
+const V1_ROUTES = [
+  customers,
+  activity,
+  customersBulk,
+  asyncActions,
+  customerEvents,
+  webhooks,
+  segments,
+  metadataSchemasClient,
+  exportRoutes,
+];
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 

@@ -20,6 +20,7 @@ for (const [id, file] of [
   ['customers', 'voucherify-customers.openapi.json'],
   ['async-actions', 'voucherify-async-actions.openapi.json'],
   ['segments', 'voucherify-segments.openapi.json'],
+  ['exports', 'voucherify-exports.openapi.json'],
   ['metadata-schemas', 'voucherify-metadata-schemas.openapi.json'],
   ['management-metadata-schemas', 'voucherify-management-metadata-schemas.openapi.json'],
 ] as const) {
