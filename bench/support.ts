@@ -22,9 +22,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /**
  * A database of `rows` seeded customers, reused while its migrations and size still match; a
  * `fresh` one is made again every run and never analyzed, as a table is right after many creates.
+ * BENCH_DATABASE_PREFIX (`cs_bench`) names it, so checkouts sharing a server keep their own.
  */
 export async function prepareDatabase(rows: number, { fresh = false } = {}): Promise<string> {
-  const name = `cs_bench_${rows}${fresh ? '_fresh' : ''}`;
+  const name = `${process.env.BENCH_DATABASE_PREFIX ?? 'cs_bench'}_${rows}${fresh ? '_fresh' : ''}`;
   const admin = new pg.Client({ connectionString: serverUrl.toString() });
   await admin.connect();
   const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;

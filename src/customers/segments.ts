@@ -1,11 +1,11 @@
-import type { Expression, SqlBool } from 'kysely';
 import { ApiError, notFound } from '../errors.js';
 import { newSegmentId } from '../ids.js';
 import type { CustomerSegmentList, Segment, SegmentCreateBody, SegmentList, SegmentListQuery } from '../schemas/segment.js';
 import { timestamp } from '../timestamps.js';
 import { readCustomerFilter, type FilterGroup } from './filters.js';
 import type { MetadataSchemaRules } from './metadata-rules.js';
-import { filterCondition } from './repository/filters.js';
+import type { CustomerMatch } from './repository/customers.js';
+import { filterMatch } from './repository/filters.js';
 import type { CustomerRepository } from './repository/index.js';
 import { listedIn, type SegmentRow, type segmentStore } from './repository/segments.js';
 
@@ -104,10 +104,10 @@ export function createSegmentService(
       };
     },
 
-    /** The members of a segment as a condition on customers, for the list's segment_id. */
-    async membership(id: string): Promise<Expression<SqlBool>> {
+    /** The members of a segment as a condition on customers (and as a set, when an index has them), for the list's segment_id. */
+    async membership(id: string): Promise<CustomerMatch> {
       const segment = await found(id);
-      return segment.type === 'static' ? listedIn(segment.id) : filterCondition(storedFilter(segment, await metadataRules()));
+      return segment.type === 'static' ? listedIn(segment.id) : filterMatch(storedFilter(segment, await metadataRules()));
     },
   };
 }

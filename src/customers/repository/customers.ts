@@ -6,6 +6,23 @@ import { withTransaction } from '../../transaction.js';
 import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, isLive, type CustomerRow } from './columns.js';
 import { builder, run, runBuilt, runOnce, statement, statementShapes, timestamptz } from './statements.js';
 
+/**
+ * The live customers a list's condition matches, as rows an index gives in created_at order
+ * (a static segment's members, the customers with a declared metadata value), and how many there
+ * are. A list filtered by that condition alone joins its page from them and takes their count as
+ * its total, reading neither page nor total from the whole table.
+ */
+export interface CustomerSet {
+  rows: SelectQueryBuilder<DB, keyof DB, { customer_id: string; created_at: Date }>;
+  total: SelectQueryBuilder<DB, keyof DB, { total: number }>;
+}
+
+/** A condition on customers, and the customers it matches when an index has them. */
+export interface CustomerMatch {
+  condition: Expression<SqlBool>;
+  members?: CustomerSet;
+}
+
 export interface CustomerFilters {
   email?: string;
   name?: string;
@@ -16,6 +33,8 @@ export interface CustomerFilters {
   updatedAfter?: string;
   /** A filter of the filter language (or a segment's), compiled: its lists run as unnamed statements. */
   condition?: Expression<SqlBool>;
+  /** The customers the condition matches, when an index has them: see CustomerSet. */
+  members?: CustomerSet;
 }
 
 export type CustomerPage =
@@ -71,6 +90,10 @@ function matching(eb: ExpressionBuilder<DB, 'customers'>, filters: CustomerFilte
   return eb.and(conditions);
 }
 
+/** The set of customers a list is read from, when it is filtered by the set's condition alone. */
+const bySetAlone = (used: readonly FilterName[], args: CustomerFilters): CustomerSet | undefined =>
+  used.length === 1 && used[0] === 'condition' ? args.members : undefined;
+
 /** Which filters a list has: a statement's shape depends on them, not on their values. */
 const FILTERS = [
   'email',
@@ -96,6 +119,8 @@ const shapeFilters = (used: readonly FilterName[], args: CustomerFilters): Custo
  * size. Other filters count the matching rows through their index.
  */
 function countQuery(used: readonly FilterName[], args: CustomerFilters) {
+  const members = bySetAlone(used, args);
+  if (members) return builder.selectNoFrom(sql<number>`(${members.total})::int`.as('total'));
   if (used.length === 0 || (used.length === 1 && used[0] === 'city')) {
     return builder
       .selectFrom('customer_counts')
@@ -118,20 +143,34 @@ interface PageShape {
 
 type PageArgs = CustomerFilters & { startingAfter: string; offset: number; limit: number };
 
-/** A page of live customers: one more than asked for, to know whether more follow. */
-const pageQuery = ({ used, order, kind }: PageShape, args: PageArgs) =>
-  ordered(
-    builder
-      .selectFrom('customers')
-      .select(CUSTOMER_SELECTION)
-      .where((eb) => matching(eb, shapeFilters(used, args)))
-      .$if(kind === 'cursor', (query) =>
-        query.where('customers.created_at', order.startsWith('-') ? '<' : '>', timestamptz(args.startingAfter)),
-      ),
+/**
+ * A page of live customers: one more than asked for, to know whether more follow. A list read
+ * from a set of customers in created_at order joins them on id and created_at too: PostgreSQL
+ * then takes the set's index order for the customers' and reads one page of it.
+ */
+function pageQuery({ used, order, kind }: PageShape, args: PageArgs) {
+  const members = order.endsWith('created_at') ? bySetAlone(used, args) : undefined;
+  const before = order.startsWith('-') ? '<' : '>';
+  const query = members
+    ? builder
+        .selectFrom('customers')
+        .innerJoin(members.rows.as('members'), (join) =>
+          join.onRef('members.customer_id', '=', 'customers.id').onRef('members.created_at', '=', 'customers.created_at'),
+        )
+        .select(CUSTOMER_SELECTION)
+        .where(isLive)
+        .$if(kind === 'cursor', (query) => query.where('members.created_at', before, timestamptz(args.startingAfter)))
+    : builder
+        .selectFrom('customers')
+        .select(CUSTOMER_SELECTION)
+        .where((eb) => matching(eb, shapeFilters(used, args)));
+  return ordered(
+    query.$if(kind === 'cursor', (query) => query.where('customers.created_at', before, timestamptz(args.startingAfter))),
     order,
   )
     .limit(args.limit)
     .$if(kind === 'offset', (query) => query.offset(args.offset));
+}
 const PAGE = statementShapes(({ used, order, kind }: PageShape) => `${used.join(',')}|${order}|${kind}`, pageQuery);
 
 /**

@@ -1,6 +1,8 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { FilterCondition, FilterField, FilterGroup, TimeValue } from '../filters.js';
 import { customerColumn } from './columns.js';
+import type { CustomerMatch, CustomerSet } from './customers.js';
+import { builder } from './statements.js';
 
 /**
  * Compiles a filter (src/customers/filters.ts reads and checks it) to one SQL condition on the
@@ -162,4 +164,50 @@ const all = (conditions: Condition[]): Condition => (conditions.length === 0 ? T
 export function filterCondition(group: FilterGroup): Condition {
   const parts = group.parts.map((part) => ('junction' in part ? filterCondition(part) : condition(part)));
   return group.junction === 'or' ? any(parts) : all(parts);
+}
+
+/**
+ * The customers one condition on a metadata key declared as a number or a string matches, from
+ * customer_metadata_values (its rows are the live customers whose value has the key's type):
+ * equality, and a number's comparisons. Anything else answers undefined.
+ */
+function declaredValues(filter: FilterCondition): CustomerSet | undefined {
+  const { field } = filter;
+  if (field.kind !== 'metadata' || field.path.length !== 1 || !field.declared || field.declared.array) return undefined;
+  const type = field.declared.type;
+  if (type !== 'number' && type !== 'string') return undefined;
+  const values = builder.selectFrom('customer_metadata_values').where('customer_metadata_values.key', '=', field.path[0]!);
+  let matching;
+  switch (filter.operator) {
+    case '$is':
+    case '$in':
+      matching =
+        type === 'number'
+          ? values.where('customer_metadata_values.number', '=', sql<string>`ANY(${filter.values.map(String)}::numeric[])`)
+          : values.where('customer_metadata_values.text', '=', sql<string>`ANY(${filter.values}::text[])`);
+      break;
+    case '$more_than':
+    case '$less_than':
+    case '$more_than_equal':
+    case '$less_than_equal':
+      matching = values.where(
+        'customer_metadata_values.number',
+        NUMBER_COMPARATORS[filter.operator],
+        sql<string>`${String(filter.number)}::numeric`,
+      );
+      break;
+    default:
+      return undefined;
+  }
+  return {
+    rows: matching.select(['customer_metadata_values.customer_id', 'customer_metadata_values.created_at']),
+    total: matching.select(sql<number>`count(*)::int`.as('total')),
+  };
+}
+
+/** A filter's condition on customers, and the set of customers it matches when an index has them. */
+export function filterMatch(group: FilterGroup): CustomerMatch {
+  let single: FilterGroup | FilterCondition = group;
+  while ('junction' in single && single.parts.length === 1) single = single.parts[0]!;
+  return { condition: filterCondition(group), members: 'junction' in single ? undefined : declaredValues(single) };
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type pg from 'pg';
-import { withTransaction } from '../../transaction.js';
+import { withTransaction, type Queryable } from '../../transaction.js';
 import type { MetadataDefinition } from '../metadata-rules.js';
 import { builder, run, statement, wireTime } from './statements.js';
 
@@ -72,6 +72,25 @@ const REMOVE = statement((args: { id: string }) =>
   builder.deleteFrom('metadata_schemas').where('metadata_schemas.id', '=', args.id).returning('metadata_schemas.id'),
 );
 
+/**
+ * Makes customer_metadata_values hold the keys the customer schema declares as a number or a
+ * string (migration index_declared_metadata): a newly declared key is filled from every live
+ * customer, with customers' writes waiting, and without the statement timeout, since it reads the
+ * whole table. Runs in the transaction that changes the schema, so filters never see one without
+ * the other.
+ */
+const NO_STATEMENT_TIMEOUT = statement((_args: { all: true }) =>
+  builder.selectNoFrom(sql`set_config('statement_timeout', '0', true)`.as('set')),
+);
+const SYNC_INDEXED_VALUES = statement((_args: { all: true }) =>
+  builder.selectNoFrom(sql<number>`sync_customer_metadata_values()`.as('changed')),
+);
+
+async function syncIndexedValues(tx: Queryable): Promise<void> {
+  await run(tx, NO_STATEMENT_TIMEOUT, { all: true });
+  await run(tx, SYNC_INDEXED_VALUES, { all: true });
+}
+
 /** The metadata schemas of resources (this service keeps the customer one). */
 export function metadataSchemaStore(db: pg.Pool) {
   return {
@@ -79,14 +98,17 @@ export function metadataSchemaStore(db: pg.Pool) {
     forObject: async (relatedObject: string) => (await run(db, FOR_OBJECT, { relatedObject }))[0],
     all: () => run(db, ALL, { all: true }),
     async insert(row: MetadataSchemaRow): Promise<MetadataSchemaRow | undefined> {
-      const [stored] = await run(db, INSERT, {
-        id: row.id,
-        relatedObject: row.related_object,
-        allowDefinedOnly: row.allow_defined_only,
-        properties: JSON.stringify(row.properties),
-        createdAt: row.created_at,
+      return withTransaction(db, async (tx) => {
+        const [stored] = await run(tx, INSERT, {
+          id: row.id,
+          relatedObject: row.related_object,
+          allowDefinedOnly: row.allow_defined_only,
+          properties: JSON.stringify(row.properties),
+          createdAt: row.created_at,
+        });
+        if (stored) await syncIndexedValues(tx);
+        return stored;
       });
-      return stored;
     },
     /** Changes a schema with `change`, which sees the stored row locked: concurrent updates never lose a definition. */
     async update(
@@ -103,9 +125,16 @@ export function metadataSchemaStore(db: pg.Pool) {
           properties: JSON.stringify(next.properties),
           updatedAt: next.updated_at!,
         });
+        await syncIndexedValues(tx);
         return stored;
       });
     },
-    remove: async (id: string): Promise<boolean> => (await run(db, REMOVE, { id })).length > 0,
+    async remove(id: string): Promise<boolean> {
+      return withTransaction(db, async (tx) => {
+        const removed = (await run(tx, REMOVE, { id })).length > 0;
+        if (removed) await syncIndexedValues(tx);
+        return removed;
+      });
+    },
   };
 }
