@@ -67,6 +67,49 @@ CREATE INDEX "customer_metadata_values_number_idx" ON "customer_metadata_values"
 CREATE INDEX "customer_metadata_values_text_idx" ON "customer_metadata_values" ("key", "text", "created_at", "customer_id")
   WHERE "text" IS NOT NULL;
 
+-- How many live customers have each value, so that a filter's total is a sum over the values
+-- it matches (one row for an equality, a row per value in a range) instead of a count of its
+-- customers. Spread over 16 slots as customer_counts is (customer_count_slot), so concurrent
+-- writers of one value seldom wait on each other; rows are written in key order (no deadlock).
+CREATE TABLE "customer_metadata_counts" (
+    "key" TEXT NOT NULL,
+    "number" DECIMAL NOT NULL DEFAULT 0,
+    "text" TEXT NOT NULL DEFAULT '',
+    "slot" INTEGER NOT NULL DEFAULT 0,
+    "live" BIGINT NOT NULL DEFAULT 0,
+
+    CONSTRAINT "customer_metadata_counts_pkey" PRIMARY KEY ("key","number","text","slot")
+);
+
+CREATE FUNCTION count_inserted_customer_metadata_values() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO "customer_metadata_counts" AS counts ("key", "number", "text", "slot", "live")
+  SELECT "key", coalesce("number", 0), coalesce("text", ''), customer_count_slot('all'), count(*)
+  FROM new_rows
+  GROUP BY 1, 2, 3
+  ORDER BY 1, 2, 3
+  ON CONFLICT ("key", "number", "text", "slot") DO UPDATE SET "live" = counts."live" + EXCLUDED."live";
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION count_deleted_customer_metadata_values() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO "customer_metadata_counts" AS counts ("key", "number", "text", "slot", "live")
+  SELECT "key", coalesce("number", 0), coalesce("text", ''), customer_count_slot('all'), -count(*)
+  FROM old_rows
+  GROUP BY 1, 2, 3
+  ORDER BY 1, 2, 3
+  ON CONFLICT ("key", "number", "text", "slot") DO UPDATE SET "live" = counts."live" + EXCLUDED."live";
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER customer_metadata_values_count_inserts AFTER INSERT ON "customer_metadata_values"
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_inserted_customer_metadata_values();
+CREATE TRIGGER customer_metadata_values_count_deletes AFTER DELETE ON "customer_metadata_values"
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION count_deleted_customer_metadata_values();
+
 -- The indexed values of some customers (rows of customers), live ones only.
 CREATE FUNCTION customer_metadata_values_of(customer customers) RETURNS TABLE (key text, number numeric, text text)
 LANGUAGE sql STABLE AS $$
@@ -152,6 +195,9 @@ BEGIN
     DELETE FROM "customer_metadata_values" WHERE "key" IN (SELECT "key" FROM gone)
   )
   SELECT count(*) INTO dropped FROM gone;
+  -- After the statement above, whose triggers brought them to zero.
+  DELETE FROM "customer_metadata_counts"
+  WHERE "key" NOT IN (SELECT "key" FROM "customer_metadata_indexed_keys");
 
   SELECT count(*) INTO added FROM declared_customer_metadata_keys() AS declared
   WHERE NOT EXISTS (SELECT FROM "customer_metadata_indexed_keys" AS indexed WHERE indexed."key" = declared.key);

@@ -1,4 +1,4 @@
-import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type pg from 'pg';
 import type { DB } from '../../generated/kysely/types.js';
 import type { CustomerOrder } from '../../schemas/customer.js';
@@ -7,14 +7,15 @@ import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, isLive, type
 import { builder, run, runBuilt, runOnce, statement, statementShapes, timestamptz } from './statements.js';
 
 /**
- * The live customers a list's condition matches, as rows an index gives in created_at order
- * (a static segment's members, the customers with a declared metadata value), and how many there
- * are. A list filtered by that condition alone joins its page from them and takes their count as
- * its total, reading neither page nor total from the whole table.
+ * The live customers a list's condition matches, by tables that have them: their exact count,
+ * and, when one index gives them in created_at order (a static segment's members, the customers
+ * with one value of a declared metadata key), their rows (customer_id, created_at). A list
+ * filtered by that condition alone takes the count as its total and reads its page's rows from
+ * that index, so neither reads more than a page of the customers table.
  */
 export interface CustomerSet {
-  rows: SelectQueryBuilder<DB, keyof DB, { customer_id: string; created_at: Date }>;
   total: SelectQueryBuilder<DB, keyof DB, { total: number }>;
+  ordered?: { table: 'segment_members' | 'customer_metadata_values'; where: RawBuilder<SqlBool> };
 }
 
 /** A condition on customers, and the customers it matches when an index has them. */
@@ -145,27 +146,31 @@ type PageArgs = CustomerFilters & { startingAfter: string; offset: number; limit
 
 /**
  * A page of live customers: one more than asked for, to know whether more follow. A list read
- * from a set of customers in created_at order joins them on id and created_at too: PostgreSQL
- * then takes the set's index order for the customers' and reads one page of it.
+ * from an ordered set of customers takes the page's rows from the set's index, then their customers.
  */
 function pageQuery({ used, order, kind }: PageShape, args: PageArgs) {
-  const members = order.endsWith('created_at') ? bySetAlone(used, args) : undefined;
-  const before = order.startsWith('-') ? '<' : '>';
-  const query = members
-    ? builder
-        .selectFrom('customers')
-        .innerJoin(members.rows.as('members'), (join) =>
-          join.onRef('members.customer_id', '=', 'customers.id').onRef('members.created_at', '=', 'customers.created_at'),
-        )
-        .select(CUSTOMER_SELECTION)
-        .where(isLive)
-        .$if(kind === 'cursor', (query) => query.where('members.created_at', before, timestamptz(args.startingAfter)))
-    : builder
-        .selectFrom('customers')
-        .select(CUSTOMER_SELECTION)
-        .where((eb) => matching(eb, shapeFilters(used, args)));
+  const descending = order.startsWith('-');
+  const before = descending ? '<' : '>';
+  const indexed = order.endsWith('created_at') ? bySetAlone(used, args)?.ordered : undefined;
+  if (indexed) {
+    const direction = sql.raw(descending ? 'DESC' : 'ASC');
+    const after = kind === 'cursor' ? sql`AND created_at ${sql.raw(before)} ${timestamptz(args.startingAfter)}` : sql``;
+    const offset = kind === 'offset' ? sql`OFFSET ${args.offset}::int` : sql``;
+    const rows = sql<{ customer_id: string; created_at: Date }>`(SELECT customer_id, created_at FROM ${sql.table(indexed.table)}
+      WHERE ${indexed.where} ${after} ORDER BY created_at ${direction}, customer_id ${direction} LIMIT ${args.limit}::int ${offset})`;
+    return builder
+      .selectFrom(rows.as('members'))
+      .innerJoin('customers', 'customers.id', 'members.customer_id')
+      .select(CUSTOMER_SELECTION)
+      .orderBy('members.created_at', descending ? 'desc' : 'asc')
+      .orderBy('members.customer_id', descending ? 'desc' : 'asc');
+  }
   return ordered(
-    query.$if(kind === 'cursor', (query) => query.where('customers.created_at', before, timestamptz(args.startingAfter))),
+    builder
+      .selectFrom('customers')
+      .select(CUSTOMER_SELECTION)
+      .where((eb) => matching(eb, shapeFilters(used, args)))
+      .$if(kind === 'cursor', (query) => query.where('customers.created_at', before, timestamptz(args.startingAfter))),
     order,
   )
     .limit(args.limit)

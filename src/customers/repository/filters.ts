@@ -167,42 +167,54 @@ export function filterCondition(group: FilterGroup): Condition {
 }
 
 /**
- * The customers one condition on a metadata key declared as a number or a string matches, from
- * customer_metadata_values (its rows are the live customers whose value has the key's type):
- * equality, and a number's comparisons. Anything else answers undefined.
+ * The customers one condition on a metadata key declared as a number or a string matches, by
+ * customer_metadata_values (the live customers whose value has the key's type) and its counts:
+ * an equality or a number's comparison. A single value's customers come in created_at order from
+ * the values' index. Anything else answers undefined.
  */
 function declaredValues(filter: FilterCondition): CustomerSet | undefined {
   const { field } = filter;
   if (field.kind !== 'metadata' || field.path.length !== 1 || !field.declared || field.declared.array) return undefined;
-  const type = field.declared.type;
+  const { type } = field.declared;
   if (type !== 'number' && type !== 'string') return undefined;
-  const values = builder.selectFrom('customer_metadata_values').where('customer_metadata_values.key', '=', field.path[0]!);
-  let matching;
+  const key = field.path[0]!;
+  const counts = builder
+    .selectFrom('customer_metadata_counts')
+    .select(sql<number>`coalesce(sum(${sql.ref('customer_metadata_counts.live')}), 0)::int`.as('total'))
+    .where('customer_metadata_counts.key', '=', key);
   switch (filter.operator) {
     case '$is':
-    case '$in':
-      matching =
-        type === 'number'
-          ? values.where('customer_metadata_values.number', '=', sql<string>`ANY(${filter.values.map(String)}::numeric[])`)
-          : values.where('customer_metadata_values.text', '=', sql<string>`ANY(${filter.values}::text[])`);
-      break;
+    case '$in': {
+      const values = type === 'number' ? filter.values.map(String) : (filter.values as string[]);
+      const column = type === 'number' ? 'number' : 'text';
+      const cast = sql.raw(type === 'number' ? 'numeric' : 'text');
+      const [single] = values;
+      return {
+        total: counts.where(sql.ref(`customer_metadata_counts.${column}`), '=', sql<string>`ANY(${values}::${cast}[])`),
+        // One value at a time: an index scan for ANY(...) of several returns them in no order.
+        ordered:
+          values.length === 1
+            ? {
+                table: 'customer_metadata_values',
+                where: sql<SqlBool>`key = ${key}::text AND ${sql.ref(column)} = ${single}::${cast}`,
+              }
+            : undefined,
+      };
+    }
     case '$more_than':
     case '$less_than':
     case '$more_than_equal':
     case '$less_than_equal':
-      matching = values.where(
-        'customer_metadata_values.number',
-        NUMBER_COMPARATORS[filter.operator],
-        sql<string>`${String(filter.number)}::numeric`,
-      );
-      break;
+      return {
+        total: counts.where(
+          'customer_metadata_counts.number',
+          NUMBER_COMPARATORS[filter.operator],
+          sql<string>`${String(filter.number)}::numeric`,
+        ),
+      };
     default:
       return undefined;
   }
-  return {
-    rows: matching.select(['customer_metadata_values.customer_id', 'customer_metadata_values.created_at']),
-    total: matching.select(sql<number>`count(*)::int`.as('total')),
-  };
 }
 
 /** A filter's condition on customers, and the set of customers it matches when an index has them. */

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type pg from 'pg';
-import { withTransaction, type Queryable } from '../../transaction.js';
+import { withTransaction } from '../../transaction.js';
 import type { MetadataDefinition } from '../metadata-rules.js';
 import { builder, run, statement, wireTime } from './statements.js';
 
@@ -72,23 +72,23 @@ const REMOVE = statement((args: { id: string }) =>
   builder.deleteFrom('metadata_schemas').where('metadata_schemas.id', '=', args.id).returning('metadata_schemas.id'),
 );
 
+/** How long the fill of newly declared keys may take: it reads every live customer. */
+const SYNC_TIMEOUT_MS = 3_600_000;
+
 /**
  * Makes customer_metadata_values hold the keys the customer schema declares as a number or a
  * string (migration index_declared_metadata): a newly declared key is filled from every live
- * customer, with customers' writes waiting, and without the statement timeout, since it reads the
- * whole table. Runs in the transaction that changes the schema, so filters never see one without
- * the other.
+ * customer while customers' writes wait, so neither PostgreSQL's statement timeout nor node-pg's
+ * read timeout applies to it. Runs in the transaction that changes the schema, so filters never
+ * see one without the other.
  */
-const NO_STATEMENT_TIMEOUT = statement((_args: { all: true }) =>
-  builder.selectNoFrom(sql`set_config('statement_timeout', '0', true)`.as('set')),
-);
-const SYNC_INDEXED_VALUES = statement((_args: { all: true }) =>
-  builder.selectNoFrom(sql<number>`sync_customer_metadata_values()`.as('changed')),
-);
-
-async function syncIndexedValues(tx: Queryable): Promise<void> {
-  await run(tx, NO_STATEMENT_TIMEOUT, { all: true });
-  await run(tx, SYNC_INDEXED_VALUES, { all: true });
+async function syncIndexedValues(tx: pg.PoolClient): Promise<void> {
+  await tx.query(`SET LOCAL statement_timeout = ${SYNC_TIMEOUT_MS}`);
+  const sync: pg.QueryConfig & { query_timeout: number } = {
+    text: 'SELECT sync_customer_metadata_values()',
+    query_timeout: SYNC_TIMEOUT_MS,
+  };
+  await tx.query(sync);
 }
 
 /** The metadata schemas of resources (this service keeps the customer one). */

@@ -4,7 +4,7 @@ import type { SegmentType } from '../../schemas/segment.js';
 import { withTransaction } from '../../transaction.js';
 import type { FilterGroup } from '../filters.js';
 import { customerColumn, isLive } from './columns.js';
-import type { CustomerSet } from './customers.js';
+import type { CustomerMatch } from './customers.js';
 import { filterCondition } from './filters.js';
 import { builder, run, runOnce, statement, wireTime } from './statements.js';
 
@@ -105,19 +105,16 @@ const SEGMENTS_PER_STATEMENT = 500;
  * rows: a segment lists live customers only (a delete takes the customer out, see the migration
  * index_declared_metadata), in created_at order, and counts them.
  */
-export function listedIn(segmentId: string): { condition: Expression<SqlBool>; members: CustomerSet } {
-  const members = builder
-    .selectFrom('segment_members')
-    .select(['segment_members.customer_id', 'segment_members.created_at'])
-    .where('segment_members.segment_id', '=', segmentId);
+export function listedIn(segmentId: string): CustomerMatch {
   return {
-    condition: sql<SqlBool>`${customerColumn('id')} IN (${members.clearSelect().select('segment_members.customer_id')})`,
+    condition: sql<SqlBool>`${customerColumn('id')} IN (SELECT ${sql.ref('segment_members.customer_id')} FROM ${sql.table('segment_members')}
+      WHERE ${sql.ref('segment_members.segment_id')} = ${segmentId}::text)`,
     members: {
-      rows: members,
       total: builder
         .selectFrom('segments')
         .select(sql<number>`${sql.ref('segments.live_members')}`.as('total'))
         .where('segments.id', '=', segmentId),
+      ordered: { table: 'segment_members', where: sql<SqlBool>`segment_id = ${segmentId}::text` },
     },
   };
 }
