@@ -18,27 +18,24 @@ UPDATE "segments" SET "live_members" = counted.members
 
 CREATE INDEX "segment_members_segment_id_created_at_customer_id_idx" ON "segment_members"("segment_id", "created_at", "customer_id");
 
--- Counts of segment_members, by statement. Segments are updated in id order, so two writers lock
--- them in the same order.
+-- Counts of segment_members, by statement: both triggers name their transition table
+-- changed_rows. Segments are updated in id order, so two writers lock them in the same order.
 CREATE FUNCTION count_segment_members() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN
-    UPDATE "segments" SET "live_members" = "live_members" + added.members
-    FROM (SELECT "segment_id", count(*) AS members FROM new_rows GROUP BY "segment_id" ORDER BY "segment_id") AS added
-    WHERE "segments"."id" = added."segment_id";
-  ELSE
-    UPDATE "segments" SET "live_members" = "live_members" - removed.members
-    FROM (SELECT "segment_id", count(*) AS members FROM old_rows GROUP BY "segment_id" ORDER BY "segment_id") AS removed
-    WHERE "segments"."id" = removed."segment_id";
-  END IF;
+  UPDATE "segments" SET "live_members" = "live_members" + changed.members
+  FROM (
+    SELECT "segment_id", CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END * count(*) AS members
+    FROM changed_rows GROUP BY "segment_id" ORDER BY "segment_id"
+  ) AS changed
+  WHERE "segments"."id" = changed."segment_id";
   RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER segment_members_count_inserts AFTER INSERT ON "segment_members"
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_segment_members();
+  REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION count_segment_members();
 CREATE TRIGGER segment_members_count_deletes AFTER DELETE ON "segment_members"
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION count_segment_members();
+  REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION count_segment_members();
 
 -- Declared metadata values. A row per live customer and indexed key whose value has the key's
 -- JSON type (a number for "number", a string for "string"): exactly the customers a filter's
@@ -81,23 +78,13 @@ CREATE TABLE "customer_metadata_counts" (
     CONSTRAINT "customer_metadata_counts_pkey" PRIMARY KEY ("key","number","text","slot")
 );
 
-CREATE FUNCTION count_inserted_customer_metadata_values() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Both triggers name their transition table changed_rows.
+CREATE FUNCTION count_customer_metadata_values() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO "customer_metadata_counts" AS counts ("key", "number", "text", "slot", "live")
-  SELECT "key", coalesce("number", 0), coalesce("text", ''), customer_count_slot('all'), count(*)
-  FROM new_rows
-  GROUP BY 1, 2, 3
-  ORDER BY 1, 2, 3
-  ON CONFLICT ("key", "number", "text", "slot") DO UPDATE SET "live" = counts."live" + EXCLUDED."live";
-  RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION count_deleted_customer_metadata_values() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO "customer_metadata_counts" AS counts ("key", "number", "text", "slot", "live")
-  SELECT "key", coalesce("number", 0), coalesce("text", ''), customer_count_slot('all'), -count(*)
-  FROM old_rows
+  SELECT "key", coalesce("number", 0), coalesce("text", ''), customer_count_slot('all'),
+    CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END * count(*)
+  FROM changed_rows
   GROUP BY 1, 2, 3
   ORDER BY 1, 2, 3
   ON CONFLICT ("key", "number", "text", "slot") DO UPDATE SET "live" = counts."live" + EXCLUDED."live";
@@ -106,9 +93,9 @@ END
 $$;
 
 CREATE TRIGGER customer_metadata_values_count_inserts AFTER INSERT ON "customer_metadata_values"
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_inserted_customer_metadata_values();
+  REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION count_customer_metadata_values();
 CREATE TRIGGER customer_metadata_values_count_deletes AFTER DELETE ON "customer_metadata_values"
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION count_deleted_customer_metadata_values();
+  REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION count_customer_metadata_values();
 
 -- The indexed values of some customers (rows of customers), live ones only.
 CREATE FUNCTION customer_metadata_values_of(customer customers) RETURNS TABLE (key text, number numeric, text text)
@@ -183,7 +170,7 @@ $$;
 CREATE FUNCTION sync_customer_metadata_values() RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
   dropped int;
-  added int;
+  added_keys text[];
 BEGIN
   WITH gone AS (
     DELETE FROM "customer_metadata_indexed_keys" AS indexed
@@ -199,25 +186,18 @@ BEGIN
   DELETE FROM "customer_metadata_counts"
   WHERE "key" NOT IN (SELECT "key" FROM "customer_metadata_indexed_keys");
 
-  SELECT count(*) INTO added FROM declared_customer_metadata_keys() AS declared
+  SELECT array_agg(declared.key) INTO added_keys FROM declared_customer_metadata_keys() AS declared
   WHERE NOT EXISTS (SELECT FROM "customer_metadata_indexed_keys" AS indexed WHERE indexed."key" = declared.key);
-  IF added > 0 THEN
+  IF added_keys IS NOT NULL THEN
     LOCK TABLE "customers" IN SHARE MODE;
-    WITH new_keys AS (
-      INSERT INTO "customer_metadata_indexed_keys" ("key", "type")
-      SELECT declared.key, declared.type FROM declared_customer_metadata_keys() AS declared
-      WHERE NOT EXISTS (SELECT FROM "customer_metadata_indexed_keys" AS indexed WHERE indexed."key" = declared.key)
-      RETURNING "key", "type"
-    )
+    INSERT INTO "customer_metadata_indexed_keys" ("key", "type")
+    SELECT declared.key, declared.type FROM declared_customer_metadata_keys() AS declared WHERE declared.key = ANY(added_keys);
     INSERT INTO "customer_metadata_values" ("customer_id", "key", "number", "text", "created_at")
-    SELECT customer."id", new_keys."key",
-      CASE WHEN new_keys."type" = 'number' THEN (customer."metadata" -> new_keys."key")::numeric END,
-      CASE WHEN new_keys."type" = 'string' THEN customer."metadata" ->> new_keys."key" END,
-      customer."created_at"
-    FROM "customers" AS customer, new_keys
-    WHERE customer."live" AND jsonb_typeof(customer."metadata" -> new_keys."key") = new_keys."type";
+    SELECT customer."id", value."key", value."number", value."text", customer."created_at"
+    FROM "customers" AS customer, customer_metadata_values_of(customer) AS value
+    WHERE customer."live" AND value."key" = ANY(added_keys);
   END IF;
-  RETURN dropped + added;
+  RETURN dropped + coalesce(cardinality(added_keys), 0);
 END
 $$;
 

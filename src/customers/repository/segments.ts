@@ -1,4 +1,4 @@
-import { sql, type Expression, type SqlBool } from 'kysely';
+import { sql, type SqlBool } from 'kysely';
 import type pg from 'pg';
 import type { SegmentType } from '../../schemas/segment.js';
 import { withTransaction } from '../../transaction.js';
