@@ -22,6 +22,9 @@ function storedFilter(segment: SegmentRow, rules: MetadataSchemaRules | undefine
   }
 }
 
+/** Stored filters kept read, at most this many: a segment's filter never changes. */
+const READ_FILTERS_KEPT = 10_000;
+
 const present = (row: SegmentRow): Segment => ({
   id: row.id,
   name: row.name,
@@ -41,6 +44,22 @@ export function createSegmentService(
   customers: CustomerRepository,
   metadataRules: () => Promise<MetadataSchemaRules | undefined>,
 ) {
+  // The stored filters read with the rules last seen (a new rules object, read at most a second
+  // ago, starts afresh): GET /customers/{id}/segments reads every auto-update segment's filter.
+  let readWith: { rules: MetadataSchemaRules | undefined; filters: Map<string, FilterGroup> } = {
+    rules: undefined,
+    filters: new Map(),
+  };
+  function readFilter(segment: SegmentRow, rules: MetadataSchemaRules | undefined): FilterGroup {
+    if (readWith.rules !== rules || readWith.filters.size >= READ_FILTERS_KEPT) readWith = { rules, filters: new Map() };
+    let filter = readWith.filters.get(segment.id);
+    if (!filter) {
+      filter = storedFilter(segment, rules);
+      readWith.filters.set(segment.id, filter);
+    }
+    return filter;
+  }
+
   async function found(id: string): Promise<SegmentRow> {
     const segment = await segments.get(id);
     if (!segment) throw notFound('segment', id);
@@ -94,7 +113,7 @@ export function createSegmentService(
       const customer = await customers.get(key);
       if (!customer) throw notFound('customer', key);
       const rules = await metadataRules();
-      const rows = await segments.ofCustomer(customer.id, (segment) => storedFilter(segment, rules));
+      const rows = await segments.ofCustomer(customer.id, (segment) => readFilter(segment, rules));
       rows.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
       return {
         object: 'list',

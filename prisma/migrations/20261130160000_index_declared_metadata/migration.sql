@@ -152,6 +152,27 @@ CREATE TRIGGER customers_index_updates AFTER UPDATE ON "customers"
 CREATE TRIGGER customers_index_deletes AFTER DELETE ON "customers"
   REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION index_deleted_customers();
 
+-- TRUNCATE fires no delete trigger: emptied customers empty their indexed values and counts,
+-- and emptied members (customers' TRUNCATE ... CASCADE empties them too) their segments' counts.
+CREATE FUNCTION forget_truncated_customers() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE "customer_metadata_values", "customer_metadata_counts";
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION forget_truncated_segment_members() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE "segments" SET "live_members" = 0 WHERE "live_members" <> 0;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER customers_index_truncates AFTER TRUNCATE ON "customers"
+  FOR EACH STATEMENT EXECUTE FUNCTION forget_truncated_customers();
+CREATE TRIGGER segment_members_count_truncates AFTER TRUNCATE ON "segment_members"
+  FOR EACH STATEMENT EXECUTE FUNCTION forget_truncated_segment_members();
+
 -- The keys the customer metadata schema declares as a number or a string (not an array, not deleted).
 CREATE FUNCTION declared_customer_metadata_keys() RETURNS TABLE (key text, type text) LANGUAGE sql STABLE AS $$
   SELECT property.key, property.value ->> 'type'
