@@ -6,6 +6,8 @@
  *   npm run bench:bulk -- --rounds 3 --rows 20000 --bulk-rows 5000 --report-rows 20000
  *
  * It also downloads the report of a --report-rows metadata update (default 100,000) against \copy TO.
+ * With --declare-metadata the customer metadata schema declares `lang` (string) and `score`
+ * (number) first, so every write also keeps their indexed values (customer_metadata_values).
  *
  * Needs `psql` and a PostgreSQL server whose role may create databases: BENCH_DATABASE_URL,
  * default postgresql://postgres@127.0.0.1:5432/postgres. It builds nothing itself (the npm
@@ -29,6 +31,7 @@ const { values: args } = parseArgs({
     rows: { type: 'string', default: '100000' },
     'bulk-rows': { type: 'string', default: '10000' },
     'report-rows': { type: 'string', default: '100000' },
+    'declare-metadata': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -134,6 +137,21 @@ async function main() {
     });
     // The server applies the migrations, then listens.
     await untilServing(server, `${base}/v1/async-actions?limit=1`, APP);
+    if (args['declare-metadata']) {
+      const declared = await fetch(`${base}/management/v1/projects/default/metadata-schemas`, {
+        method: 'POST',
+        headers: { ...APP, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          related_object: 'customer',
+          properties: {
+            lang: { type: 'string', optional: true, array: false },
+            score: { type: 'number', optional: true, array: false },
+          },
+        }),
+      });
+      if (!declared.ok) throw new Error(`the metadata schema answered ${declared.status}: ${await declared.text()}`);
+      console.log('The metadata schema declares lang (string) and score (number): their values are indexed.');
+    }
     const pid = server.pid!;
     const db = new pg.Client({ connectionString: url });
     // A failed run drops the database with this client still connected: its own error is the one to report.

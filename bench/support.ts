@@ -34,10 +34,11 @@ export const SERVICE_COMMAND: string[] = (
 /**
  * A database of `rows` seeded customers, reused while its migrations and size still match; a
  * `fresh` one is made again every run and never analyzed, as a table is right after many creates.
- * A benchmark that writes much into it (exports) names its own copy with `tag`.
+ * BENCH_DATABASE_PREFIX (`cs_bench`) names it, so checkouts sharing a server keep their own; a
+ * benchmark that writes much into it (exports) names its own copy with `tag`.
  */
 export async function prepareDatabase(rows: number, { fresh = false, tag = '' } = {}): Promise<string> {
-  const name = `cs_bench_${rows}${fresh ? '_fresh' : ''}${tag ? `_${tag}` : ''}`;
+  const name = `${process.env.BENCH_DATABASE_PREFIX ?? 'cs_bench'}_${rows}${fresh ? '_fresh' : ''}${tag ? `_${tag}` : ''}`;
   const admin = new pg.Client({ connectionString: serverUrl.toString() });
   await admin.connect();
   const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;

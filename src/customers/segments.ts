@@ -1,13 +1,16 @@
-import type { Expression, SqlBool } from 'kysely';
 import { ApiError, notFound } from '../errors.js';
 import { newSegmentId } from '../ids.js';
 import type { CustomerSegmentList, Segment, SegmentCreateBody, SegmentList, SegmentListQuery } from '../schemas/segment.js';
 import { timestamp } from '../timestamps.js';
-import { readCustomerFilter, readStoredFilter } from './filters.js';
+import { readCustomerFilter, readStoredFilter, type FilterGroup } from './filters.js';
 import type { MetadataSchemaRules } from './metadata-rules.js';
-import { filterCondition } from './repository/filters.js';
+import type { CustomerMatch } from './repository/customers.js';
+import { filterMatch } from './repository/filters.js';
 import type { CustomerRepository } from './repository/index.js';
 import { listedIn, type SegmentRow, type segmentStore } from './repository/segments.js';
+
+/** Stored filters kept read, at most this many: a segment's filter never changes. */
+const READ_FILTERS_KEPT = 10_000;
 
 const present = (row: SegmentRow): Segment => ({
   id: row.id,
@@ -28,6 +31,22 @@ export function createSegmentService(
   customers: CustomerRepository,
   metadataRules: () => Promise<MetadataSchemaRules | undefined>,
 ) {
+  // The stored filters read with the rules last seen (a new rules object, read at most a second
+  // ago, starts afresh): GET /customers/{id}/segments reads every auto-update segment's filter.
+  let readWith: { rules: MetadataSchemaRules | undefined; filters: Map<string, FilterGroup> } = {
+    rules: undefined,
+    filters: new Map(),
+  };
+  function readFilter(segment: SegmentRow, rules: MetadataSchemaRules | undefined): FilterGroup {
+    if (readWith.rules !== rules || readWith.filters.size >= READ_FILTERS_KEPT) readWith = { rules, filters: new Map() };
+    let filter = readWith.filters.get(segment.id);
+    if (!filter) {
+      filter = readStoredFilter(segment.filter, rules);
+      readWith.filters.set(segment.id, filter);
+    }
+    return filter;
+  }
+
   async function found(id: string): Promise<SegmentRow> {
     const segment = await segments.get(id);
     if (!segment) throw notFound('segment', id);
@@ -81,7 +100,7 @@ export function createSegmentService(
       const customer = await customers.get(key);
       if (!customer) throw notFound('customer', key);
       const rules = await metadataRules();
-      const rows = await segments.ofCustomer(customer.id, (segment) => readStoredFilter(segment.filter, rules));
+      const rows = await segments.ofCustomer(customer.id, (segment) => readFilter(segment, rules));
       rows.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id));
       return {
         object: 'list',
@@ -91,12 +110,12 @@ export function createSegmentService(
       };
     },
 
-    /** The members of a segment as a condition on customers, for the list's segment_id. */
-    async membership(id: string): Promise<Expression<SqlBool>> {
+    /** The members of a segment as a condition on customers (and as a set, when an index has them), for the list's segment_id. */
+    async membership(id: string): Promise<CustomerMatch> {
       const segment = await found(id);
       return segment.type === 'static'
         ? listedIn(segment.id)
-        : filterCondition(readStoredFilter(segment.filter, await metadataRules()));
+        : filterMatch(readStoredFilter(segment.filter, await metadataRules()));
     },
   };
 }

@@ -31,7 +31,7 @@ import {
 import { createCockpitLinks, type CockpitLinkOptions } from './cockpit.js';
 import { listFilter } from './filters.js';
 import { metadataSchemaProblem, type MetadataSchemaRules } from './metadata-rules.js';
-import { filterCondition } from './repository/filters.js';
+import { filterMatch } from './repository/filters.js';
 import type { SegmentService } from './segments.js';
 import type { CustomerVersion } from './etag.js';
 import type { CustomerChanges, CustomerRepository, CustomerRow, EventRow, WriteStamp } from './repository/index.js';
@@ -246,10 +246,10 @@ export function createCustomerService(
         throw invalidQuery('Property .page cannot be combined with starting_after');
       }
       const filter = listFilter(query, await metadataRules());
-      const condition = both(
-        filter && filterCondition(filter),
+      const matches = [
+        filter && filterMatch(filter),
         query.segment_id === undefined ? undefined : await segments.membership(query.segment_id),
-      );
+      ].filter((match) => match !== undefined);
       const { customers, total, hasMore } = await repository.list({
         filters: {
           email: query.email,
@@ -259,7 +259,8 @@ export function createCustomerService(
           createdAfter: asTimestamp(query['created_at[after]']),
           updatedBefore: asTimestamp(query['updated_at[before]']),
           updatedAfter: asTimestamp(query['updated_at[after]']),
-          condition,
+          condition: matches.map((match) => match.condition).reduce<Expression<SqlBool> | undefined>(both, undefined),
+          members: matches.length === 1 ? matches[0]!.members : undefined,
         },
         order,
         limit,

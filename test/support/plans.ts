@@ -10,9 +10,12 @@ export interface Statement {
 export function recordingStore(db: pg.Pool) {
   const statements: Statement[] = [];
   const recording = Object.create(db) as pg.Pool;
-  recording.query = ((text: string, values: unknown[]) => {
-    statements.push({ text, values });
-    return db.query(text, values);
+  recording.query = ((query: string | pg.QueryConfig, values?: unknown[]) => {
+    // A named statement comes as text and values, a statement written for one call as a config.
+    statements.push(
+      typeof query === 'string' ? { text: query, values: values ?? [] } : { text: query.text, values: query.values ?? [] },
+    );
+    return db.query(query, values);
   }) as pg.Pool['query'];
   return { store: createCustomerRepository(recording), statements };
 }

@@ -1,10 +1,28 @@
-import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type pg from 'pg';
 import type { DB } from '../../generated/kysely/types.js';
 import type { CustomerOrder } from '../../schemas/customer.js';
 import { withTransaction } from '../../transaction.js';
 import { CUSTOMER_SELECTION, customerColumn, deletedSourceIdSuffix, isLive, type CustomerRow } from './columns.js';
 import { builder, run, runBuilt, runOnce, statement, statementShapes, timestamptz } from './statements.js';
+
+/**
+ * The live customers a list's condition matches, by tables that have them: their exact count,
+ * and, when one index gives them in created_at order (a static segment's members, the customers
+ * with one value of a declared metadata key), their rows (customer_id, created_at). A list
+ * filtered by that condition alone takes the count as its total and reads its page's rows from
+ * that index, so neither reads more than a page of the customers table.
+ */
+export interface CustomerSet {
+  total: SelectQueryBuilder<DB, keyof DB, { total: number }>;
+  ordered?: { table: 'segment_members' | 'customer_metadata_values'; where: RawBuilder<SqlBool> };
+}
+
+/** A condition on customers, and the customers it matches when an index has them. */
+export interface CustomerMatch {
+  condition: Expression<SqlBool>;
+  members?: CustomerSet;
+}
 
 export interface CustomerFilters {
   email?: string;
@@ -16,6 +34,8 @@ export interface CustomerFilters {
   updatedAfter?: string;
   /** A filter of the filter language (or a segment's), compiled: its lists run as unnamed statements. */
   condition?: Expression<SqlBool>;
+  /** The customers the condition matches, when an index has them: see CustomerSet. */
+  members?: CustomerSet;
 }
 
 export type CustomerPage =
@@ -71,6 +91,10 @@ function matching(eb: ExpressionBuilder<DB, 'customers'>, filters: CustomerFilte
   return eb.and(conditions);
 }
 
+/** The set of customers a list is read from, when it is filtered by the set's condition alone. */
+const bySetAlone = (used: readonly FilterName[], args: CustomerFilters): CustomerSet | undefined =>
+  used.length === 1 && used[0] === 'condition' ? args.members : undefined;
+
 /** Which filters a list has: a statement's shape depends on them, not on their values. */
 const FILTERS = [
   'email',
@@ -96,6 +120,8 @@ const shapeFilters = (used: readonly FilterName[], args: CustomerFilters): Custo
  * size. Other filters count the matching rows through their index.
  */
 function countQuery(used: readonly FilterName[], args: CustomerFilters) {
+  const members = bySetAlone(used, args);
+  if (members) return builder.selectNoFrom(sql<number>`(${members.total})::int`.as('total'));
   if (used.length === 0 || (used.length === 1 && used[0] === 'city')) {
     return builder
       .selectFrom('customer_counts')
@@ -118,20 +144,38 @@ interface PageShape {
 
 type PageArgs = CustomerFilters & { startingAfter: string; offset: number; limit: number };
 
-/** A page of live customers: one more than asked for, to know whether more follow. */
-const pageQuery = ({ used, order, kind }: PageShape, args: PageArgs) =>
-  ordered(
+/**
+ * A page of live customers: one more than asked for, to know whether more follow. A list read
+ * from an ordered set of customers takes the page's rows from the set's index, then their customers.
+ */
+function pageQuery({ used, order, kind }: PageShape, args: PageArgs) {
+  const descending = order.startsWith('-');
+  const before = descending ? '<' : '>';
+  const indexed = order.endsWith('created_at') ? bySetAlone(used, args)?.ordered : undefined;
+  if (indexed) {
+    const direction = sql.raw(descending ? 'DESC' : 'ASC');
+    const after = kind === 'cursor' ? sql`AND created_at ${sql.raw(before)} ${timestamptz(args.startingAfter)}` : sql``;
+    const offset = kind === 'offset' ? sql`OFFSET ${args.offset}::int` : sql``;
+    const rows = sql<{ customer_id: string; created_at: Date }>`(SELECT customer_id, created_at FROM ${sql.table(indexed.table)}
+      WHERE ${indexed.where} ${after} ORDER BY created_at ${direction}, customer_id ${direction} LIMIT ${args.limit}::int ${offset})`;
+    return builder
+      .selectFrom(rows.as('members'))
+      .innerJoin('customers', 'customers.id', 'members.customer_id')
+      .select(CUSTOMER_SELECTION)
+      .orderBy('members.created_at', descending ? 'desc' : 'asc')
+      .orderBy('members.customer_id', descending ? 'desc' : 'asc');
+  }
+  return ordered(
     builder
       .selectFrom('customers')
       .select(CUSTOMER_SELECTION)
       .where((eb) => matching(eb, shapeFilters(used, args)))
-      .$if(kind === 'cursor', (query) =>
-        query.where('customers.created_at', order.startsWith('-') ? '<' : '>', timestamptz(args.startingAfter)),
-      ),
+      .$if(kind === 'cursor', (query) => query.where('customers.created_at', before, timestamptz(args.startingAfter))),
     order,
   )
     .limit(args.limit)
     .$if(kind === 'offset', (query) => query.offset(args.offset));
+}
 const PAGE = statementShapes(({ used, order, kind }: PageShape) => `${used.join(',')}|${order}|${kind}`, pageQuery);
 
 /**

@@ -1,6 +1,8 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { FilterCondition, FilterField, FilterGroup, TimeValue } from '../filters.js';
 import { customerColumn } from './columns.js';
+import type { CustomerMatch, CustomerSet } from './customers.js';
+import { builder } from './statements.js';
 
 /**
  * Compiles a filter (src/customers/filters.ts reads and checks it) to one SQL condition on the
@@ -162,4 +164,62 @@ const all = (conditions: Condition[]): Condition => (conditions.length === 0 ? T
 export function filterCondition(group: FilterGroup): Condition {
   const parts = group.parts.map((part) => ('junction' in part ? filterCondition(part) : condition(part)));
   return group.junction === 'or' ? any(parts) : all(parts);
+}
+
+/**
+ * The customers one condition on a metadata key declared as a number or a string matches, by
+ * customer_metadata_values (the live customers whose value has the key's type) and its counts:
+ * an equality or a number's comparison. A single value's customers come in created_at order from
+ * the values' index. Anything else answers undefined.
+ */
+function declaredValues(filter: FilterCondition): CustomerSet | undefined {
+  const { field } = filter;
+  if (field.kind !== 'metadata' || field.path.length !== 1 || !field.declared || field.declared.array) return undefined;
+  const { type } = field.declared;
+  if (type !== 'number' && type !== 'string') return undefined;
+  const key = field.path[0]!;
+  const counts = builder
+    .selectFrom('customer_metadata_counts')
+    .select(sql<number>`coalesce(sum(${sql.ref('customer_metadata_counts.live')}), 0)::int`.as('total'))
+    .where('customer_metadata_counts.key', '=', key);
+  switch (filter.operator) {
+    case '$is':
+    case '$in': {
+      const values = type === 'number' ? filter.values.map(String) : (filter.values as string[]);
+      const column = type === 'number' ? 'number' : 'text';
+      const cast = sql.raw(type === 'number' ? 'numeric' : 'text');
+      const [single] = values;
+      return {
+        total: counts.where(sql.ref(`customer_metadata_counts.${column}`), '=', sql<string>`ANY(${values}::${cast}[])`),
+        // One value at a time: an index scan for ANY(...) of several returns them in no order.
+        ordered:
+          values.length === 1
+            ? {
+                table: 'customer_metadata_values',
+                where: sql<SqlBool>`key = ${key}::text AND ${sql.ref(column)} = ${single}::${cast}`,
+              }
+            : undefined,
+      };
+    }
+    case '$more_than':
+    case '$less_than':
+    case '$more_than_equal':
+    case '$less_than_equal':
+      return {
+        total: counts.where(
+          'customer_metadata_counts.number',
+          NUMBER_COMPARATORS[filter.operator],
+          sql<string>`${String(filter.number)}::numeric`,
+        ),
+      };
+    default:
+      return undefined;
+  }
+}
+
+/** A filter's condition on customers, and the set of customers it matches when an index has them. */
+export function filterMatch(group: FilterGroup): CustomerMatch {
+  let single: FilterGroup | FilterCondition = group;
+  while ('junction' in single && single.parts.length === 1) single = single.parts[0]!;
+  return { condition: filterCondition(group), members: 'junction' in single ? undefined : declaredValues(single) };
 }

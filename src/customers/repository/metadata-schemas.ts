@@ -72,6 +72,25 @@ const REMOVE = statement((args: { id: string }) =>
   builder.deleteFrom('metadata_schemas').where('metadata_schemas.id', '=', args.id).returning('metadata_schemas.id'),
 );
 
+/** How long the fill of newly declared keys may take: it reads every live customer. */
+const SYNC_TIMEOUT_MS = 3_600_000;
+
+/**
+ * Makes customer_metadata_values hold the keys the customer schema declares as a number or a
+ * string (migration index_declared_metadata): a newly declared key is filled from every live
+ * customer while customers' writes wait, so neither PostgreSQL's statement timeout nor node-pg's
+ * read timeout applies to it. Runs in the transaction that changes the schema, so filters never
+ * see one without the other.
+ */
+async function syncIndexedValues(tx: pg.PoolClient): Promise<void> {
+  await tx.query(`SET LOCAL statement_timeout = ${SYNC_TIMEOUT_MS}`);
+  const sync: pg.QueryConfig & { query_timeout: number } = {
+    text: 'SELECT sync_customer_metadata_values()',
+    query_timeout: SYNC_TIMEOUT_MS,
+  };
+  await tx.query(sync);
+}
+
 /** The metadata schemas of resources (this service keeps the customer one). */
 export function metadataSchemaStore(db: pg.Pool) {
   return {
@@ -79,14 +98,17 @@ export function metadataSchemaStore(db: pg.Pool) {
     forObject: async (relatedObject: string) => (await run(db, FOR_OBJECT, { relatedObject }))[0],
     all: () => run(db, ALL, { all: true }),
     async insert(row: MetadataSchemaRow): Promise<MetadataSchemaRow | undefined> {
-      const [stored] = await run(db, INSERT, {
-        id: row.id,
-        relatedObject: row.related_object,
-        allowDefinedOnly: row.allow_defined_only,
-        properties: JSON.stringify(row.properties),
-        createdAt: row.created_at,
+      return withTransaction(db, async (tx) => {
+        const [stored] = await run(tx, INSERT, {
+          id: row.id,
+          relatedObject: row.related_object,
+          allowDefinedOnly: row.allow_defined_only,
+          properties: JSON.stringify(row.properties),
+          createdAt: row.created_at,
+        });
+        if (stored) await syncIndexedValues(tx);
+        return stored;
       });
-      return stored;
     },
     /** Changes a schema with `change`, which sees the stored row locked: concurrent updates never lose a definition. */
     async update(
@@ -103,9 +125,16 @@ export function metadataSchemaStore(db: pg.Pool) {
           properties: JSON.stringify(next.properties),
           updatedAt: next.updated_at!,
         });
+        await syncIndexedValues(tx);
         return stored;
       });
     },
-    remove: async (id: string): Promise<boolean> => (await run(db, REMOVE, { id })).length > 0,
+    async remove(id: string): Promise<boolean> {
+      return withTransaction(db, async (tx) => {
+        const removed = (await run(tx, REMOVE, { id })).length > 0;
+        if (removed) await syncIndexedValues(tx);
+        return removed;
+      });
+    },
   };
 }

@@ -1,9 +1,10 @@
-import { sql, type Expression, type SqlBool } from 'kysely';
+import { sql, type SqlBool } from 'kysely';
 import type pg from 'pg';
 import type { SegmentType } from '../../schemas/segment.js';
 import { withTransaction } from '../../transaction.js';
 import type { FilterGroup } from '../filters.js';
 import { customerColumn, isLive } from './columns.js';
+import type { CustomerMatch } from './customers.js';
 import { filterCondition } from './filters.js';
 import { builder, run, runOnce, statement, wireTime } from './statements.js';
 
@@ -65,15 +66,16 @@ const LIVE_BY_KEYS = statement((args: { keys: string[] }) =>
     .forShare(),
 );
 
+/** Lists customers in a segment, with their created_at, by which its pages are read. */
 const INSERT_MEMBERS = statement((args: { segmentId: string; customerIds: string[] }) =>
   builder
     .insertInto('segment_members')
-    .columns(['segment_id', 'customer_id'])
+    .columns(['segment_id', 'customer_id', 'created_at'])
     .expression(
-      builder.selectNoFrom([
-        sql<string>`${args.segmentId}::text`.as('segment_id'),
-        sql<string>`unnest(${args.customerIds}::text[])`.as('customer_id'),
-      ]),
+      builder
+        .selectFrom('customers')
+        .select([sql<string>`${args.segmentId}::text`.as('segment_id'), 'customers.id', 'customers.created_at'])
+        .where('customers.id', '=', sql<string>`ANY(${args.customerIds}::text[])`),
     )
     .onConflict((conflict) => conflict.doNothing()),
 );
@@ -98,10 +100,24 @@ const AUTO_UPDATE = statement((_args: { all: true }) =>
 /** Auto-update segments evaluated by one statement, well under PostgreSQL's 1,664 result columns. */
 const SEGMENTS_PER_STATEMENT = 500;
 
-/** Static membership as a condition on customers: listed in the segment. */
-export const listedIn = (segmentId: string): Expression<SqlBool> =>
-  sql<SqlBool>`${customerColumn('id')} IN (SELECT ${sql.ref('segment_members.customer_id')} FROM ${sql.table('segment_members')}
-    WHERE ${sql.ref('segment_members.segment_id')} = ${segmentId}::text)`;
+/**
+ * Static membership as a condition on customers (listed in the segment), and as the members'
+ * rows: a segment lists live customers only (a delete takes the customer out, see the migration
+ * index_declared_metadata), in created_at order, and counts them.
+ */
+export function listedIn(segmentId: string): CustomerMatch {
+  return {
+    condition: sql<SqlBool>`${customerColumn('id')} IN (SELECT ${sql.ref('segment_members.customer_id')} FROM ${sql.table('segment_members')}
+      WHERE ${sql.ref('segment_members.segment_id')} = ${segmentId}::text)`,
+    members: {
+      total: builder
+        .selectFrom('segments')
+        .select(sql<number>`${sql.ref('segments.live_members')}`.as('total'))
+        .where('segments.id', '=', segmentId),
+      ordered: { table: 'segment_members', where: sql<SqlBool>`segment_id = ${segmentId}::text` },
+    },
+  };
+}
 
 /** Segments of customers: static ones list them, auto-update ones hold a filter every read evaluates. */
 export function segmentStore(db: pg.Pool) {
