@@ -3,11 +3,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { APP_ID, APP_SECRET, sdkHeaders, useTestApp } from './support/app.js';
+import { APP_ID, APP_SECRET, databaseKind, sdkHeaders, useTestApp } from './support/app.js';
 import { clusterUnavailable, createCluster, type Cluster } from './support/cluster.js';
 import { errorBody } from './support/customers.js';
 import { migrate } from './support/database.js';
 import { until } from './support/wait.js';
+import { withTransaction } from '../src/transaction.js';
+
+// PGlite is one session in this process: there is no server to drop a connection.
+const embedded = databaseKind() === 'embedded';
 
 const unavailable = errorBody(503, 'service_unavailable', 'Service unavailable', {
   details: 'The database is unavailable: retry shortly',
@@ -69,6 +73,22 @@ describe('bounded waits: a slow statement or an exhausted pool ends in 503, neve
       await locker.end();
     }
     expect((await call(base, 'PUT', `/v1/customers/${(created.body as { id: string }).id}`, { name: 'Free' })).status).toBe(200);
+  });
+});
+
+describe.skipIf(embedded)('a connection in use that the server drops', () => {
+  const test = useTestApp();
+
+  it('fails the statement running on it, not the process, and the pool goes on with other connections', async () => {
+    const transaction = withTransaction(test.app.db, async (tx) => {
+      const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await test.db.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await tx.query('SELECT 1');
+    });
+    // Without a listener on connections in use, the dropped connection's 'error' event would be
+    // uncaught here, and the run would report it even though this statement failed as it should.
+    await expect(transaction).rejects.toThrow();
+    expect((await test.api.get('/v1/customers?limit=1').expect(200)).body.object).toBe('list');
   });
 });
 

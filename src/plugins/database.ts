@@ -69,6 +69,12 @@ export default fp<DatabaseOptions>(
     });
     // An idle connection that the server drops must not take the process down with it.
     pool.on('error', (error) => app.log.warn({ err: error }, 'idle database connection failed'));
+    // Nor one in use: the pool listens only to idle connections, and a checked-out one (a
+    // transaction's) emits 'error' when the server goes away. The statement running on it fails
+    // with the same error (its request answers 503), and the pool discards it on release.
+    pool.on('connect', (client) =>
+      client.on('error', (error) => app.log.warn({ err: error }, 'database connection in use failed')),
+    );
     app.decorate('db', pool);
     app.decorate('databaseUrl', connectionString);
     app.addHook('onClose', async () => {
