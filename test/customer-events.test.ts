@@ -31,8 +31,12 @@ interface FeedPage {
   more_starting_after?: string;
 }
 
-const feed = async (query = ''): Promise<FeedPage> =>
-  (await api.get(`/v1/customer-events?${query}`).expect(200)).body as FeedPage;
+/** A page of the feed; anything but a 200 fails with the whole answer, which names its request. */
+async function feed(query = ''): Promise<FeedPage> {
+  const response = await api.get(`/v1/customer-events?${query}`);
+  if (response.status !== 200) throw new Error(`GET /v1/customer-events?${query} answered ${response.status}: ${response.text}`);
+  return response.body as FeedPage;
+}
 
 /** The id of the last event of the feed now: a cursor from which a test reads only what it writes next. */
 async function feedEnd(): Promise<string | undefined> {
@@ -215,9 +219,18 @@ describe.skipIf(embedded)('GET /v1/customer-events under concurrent writes', () 
       cursor = page.more_starting_after ?? cursor;
     };
     let reading = true;
+    // A page that fails ends the reader: the waits below then fail at once with its answer,
+    // instead of waiting out the test's timeout for events no one reads.
+    let readerFailure: Error | undefined;
     const reader = (async () => {
       while (reading) await poll();
-    })();
+    })().catch((error: Error) => {
+      readerFailure = error;
+    });
+    const readerHasSeen = (count: number) => {
+      if (readerFailure) throw new Error(`the polling reader failed: ${readerFailure.message}`);
+      return seen.length >= count;
+    };
 
     // Transactions that wrote events first and commit last: two create, one updates the shared
     // customers (whose next writes wait for it).
@@ -232,15 +245,16 @@ describe.skipIf(embedded)('GET /v1/customer-events under concurrent writes', () 
     const sharedWrites = shared.map((id) => api.put(`/v1/customers/${id}`, { metadata: { after: true } }).expect(200));
     await Promise.all(writers);
     // The reader has passed events committed after the held transactions began.
-    await until(() => seen.length >= 8 * 15 * 2, 'the reader to see the unheld writes');
+    await until(() => readerHasSeen(8 * 15 * 2), 'the reader to see the unheld writes');
     const seenBeforeCommit = new Set(seen.map((event) => event.id));
 
     for (const one of held) await one.commit();
     await Promise.all(sharedWrites);
     const expected = (await eventIds()).filter((id) => !before.has(id));
-    await until(() => seen.length >= expected.length, 'the reader to see every event');
+    await until(() => readerHasSeen(expected.length), 'the reader to see every event');
     reading = false;
     await reader;
+    expect(readerFailure).toBeUndefined();
     await poll();
 
     const ids = seen.map((event) => event.id);
