@@ -121,14 +121,10 @@ export default fp<IdempotencyOptions>(
       if (!isValidKey(key)) throw new ApiError(400, { key: 'invalid_idempotency_key', details: KEY_FORMAT_DETAILS });
       const appId = header(request, 'x-app-id')!;
       const print = body === 'json' ? fingerprint(request.method, request.url, jsonDigest(request.body)) : undefined;
+      // A connection lost while the request holds it fails the request, not the process: the
+      // database plugin listens for errors on every connection, in use or idle.
       const client = await app.db.connect();
-      // A connection lost while the request holds it must fail the request, not the process.
-      const lost = (error: Error) => request.log.warn({ err: error }, 'the connection of a keyed request was lost');
-      client.on('error', lost);
-      const release = (error?: Error) => {
-        client.removeListener('error', lost);
-        client.release(error);
-      };
+      const release = (error?: Error) => client.release(error);
       let stored: StoredAnswer | undefined;
       try {
         const begun = await keys.begin(client, appId, key);
