@@ -45,7 +45,7 @@ const RETRY_BASE_MS = process.env.BENCH_WEBHOOK_RETRY_BASE_MS ?? '1000';
 const RETRY_MAX_MS = process.env.BENCH_WEBHOOK_RETRY_MAX_MS ?? '10000';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
-const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(12).toString('hex') };
+const APP = { 'X-App-Id': 'bench', 'X-App-Token': randomBytes(24).toString('hex') };
 const JSON_APP = { ...APP, 'Content-Type': 'application/json' };
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
