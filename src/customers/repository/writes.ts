@@ -182,8 +182,10 @@ const INSERT_MISSING = shapes((returning) =>
       .with(
         'changed',
         () =>
-          sql`(SELECT inserted.*, (by_id.writes -> inserted.id ->> 'row')::int AS row,
-            by_id.writes -> inserted.id ->> 'event_id' AS event_id FROM inserted, by_id)`,
+          // by_id read as a scalar subquery (an InitPlan: evaluated once, its value then referred
+          // to): joined as a table, its one row, the whole batch, was copied for every customer.
+          sql`(SELECT inserted.*, ((SELECT by_id.writes FROM by_id) -> inserted.id ->> 'row')::int AS row,
+            (SELECT by_id.writes FROM by_id) -> inserted.id ->> 'event_id' AS event_id FROM inserted)`,
       )
       .with('logged', () => recordEvents(CUSTOMER_EVENTS.created.type, args.requestId))
       .selectFrom(answer(returning).as('answer'))
