@@ -183,7 +183,7 @@ async function main() {
     };
 
     // A first import warms the server up; it is not counted.
-    await db.query('TRUNCATE customers CASCADE');
+    await db.query('TRUNCATE customers, customer_events CASCADE');
     await timeAction(base, pid, upload);
 
     const copyFile: number[] = [];
@@ -194,7 +194,7 @@ async function main() {
       await db.query('TRUNCATE bench_file, bench_customers');
       copyFile.push(await timeCopy(url, `\\copy bench_file from '${csvPath}' csv header`));
       copyTable.push(await timeCopy(url, `\\copy bench_customers ${tableColumns} from '${tablePath}' csv`));
-      await db.query('TRUNCATE customers CASCADE');
+      await db.query('TRUNCATE customers, customer_events CASCADE');
       await db.query('VACUUM ANALYZE customers');
       const { ms, growth, done } = await timeAction(base, pid, upload);
       if (done !== IMPORT_ROWS) throw new Error(`imported ${done} of ${IMPORT_ROWS}`);
@@ -218,7 +218,7 @@ async function main() {
     );
 
     // Bulk update: the customers exist; every round rewrites all of them.
-    await db.query('TRUNCATE customers CASCADE');
+    await db.query('TRUNCATE customers, customer_events CASCADE');
     const seeded = generate(BULK_ROWS, 'bulk', 0);
     await writeFile(tablePath, seeded.table);
     await timeCopy(url, `\\copy customers ${tableColumns} from '${tablePath}' csv`);
