@@ -66,6 +66,7 @@ export const EnvSchema = Type.Object({
   WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 32, default: 1 }),
   WORKER_POLL_SECONDS: Type.Number({ minimum: 0.5, maximum: 60, default: 2 }),
   JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+  JOB_IMPORT_LANES: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
   JOB_TIMEOUT_SECONDS: Type.Integer({ minimum: 3, maximum: 3600, default: 60 }),
   JOB_RETRIES: Type.Integer({ minimum: 0, maximum: 20, default: 5 }),
   ASYNC_ACTION_REPORT_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 8760, default: 168 }),
@@ -133,6 +134,11 @@ export interface JobsConfig {
   pollSeconds: number;
   /** Input rows applied per transaction. */
   batchSize: number;
+  /**
+   * Batches of one CSV import applied at once, each on its own connection (a customer's rows all
+   * in one lane, in file order): 1 on the embedded database, which has one connection.
+   */
+  importLanes: number;
   /**
    * A job whose worker has not reported within this long is taken over by another worker, which
    * resumes it where the last committed batch left it. Workers hand a long job on every third of it.
@@ -324,6 +330,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
       concurrency: env.WORKER_CONCURRENCY,
       pollSeconds: env.WORKER_POLL_SECONDS,
       batchSize: env.JOB_BATCH_SIZE,
+      importLanes: env.DATABASE_URL ? env.JOB_IMPORT_LANES : 1,
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
       retries: env.JOB_RETRIES,
       reportRetentionHours: env.ASYNC_ACTION_REPORT_RETENTION_HOURS,

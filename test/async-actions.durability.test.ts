@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { laneOf } from '../src/jobs/runner.js';
 import { createAsyncActionStore } from '../src/jobs/store.js';
 import { withTransaction } from '../src/transaction.js';
 import { APP_ID, APP_SECRET, databaseKind, useTestApp } from './support/app.js';
@@ -6,6 +7,7 @@ import { finishedAction } from './support/async-actions.js';
 import { lockCustomer, type CustomerLock } from './support/barriers.js';
 import { unique } from './support/customers.js';
 import { startWorkerProcess, type WorkerProcess } from './support/processes.js';
+import { until } from './support/wait.js';
 
 // This process only accepts: the jobs are worked on by worker processes that the tests start,
 // stop and kill. Jobs expire after 3 s, so a killed worker's job is taken over within seconds.
@@ -19,11 +21,16 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
 });
 
-/** A worker process on this file's database, working on one job at a time, in batches of 20 rows. */
+/**
+ * A worker process on this file's database, working on one job at a time, in batches of 20 rows,
+ * an import in one lane unless a test says otherwise (one batch after another: the tests below
+ * count the batches committed).
+ */
 async function startWorker(env: Record<string, string> = {}) {
   const worker = startWorkerProcess(test.databaseUrl, {
     WORKER_CONCURRENCY: '1',
     JOB_BATCH_SIZE: '20',
+    JOB_IMPORT_LANES: '1',
     JOB_TIMEOUT_SECONDS,
     WORKER_POLL_SECONDS: '0.5',
     ...env,
@@ -46,7 +53,7 @@ async function importRows(prefix: string, rows: number): Promise<string> {
 
 async function actionRow(id: string) {
   const { rows } = await test.db.query(
-    'SELECT status, position, done_count, failed_count, lease_token, claims, worker FROM async_actions WHERE id = $1',
+    'SELECT status, position, lane_positions, done_count, failed_count, lease_token, claims, worker FROM async_actions WHERE id = $1',
     [id],
   );
   return rows[0];
@@ -140,6 +147,45 @@ describe.skipIf(embedded)('async actions across worker processes', () => {
     // batch's customers, which existed before the import, were updated.
     expect(await customersOf(prefix)).toEqual({ customers: rows, written_again: 20 });
     expect((await actionRow(id)).claims).toBeGreaterThanOrEqual(2);
+  });
+
+  it('after a worker applying an import in two lanes is killed while one lane waits, resumes each lane where its last batch committed', async () => {
+    const prefix = unique('lanes-killed');
+    const rows = 2000;
+    const sourceIdOf = (row: number) => `${prefix}-${row - 1}`;
+    const id = await importRows(prefix, rows);
+    // The customer of row 401, locked: its lane stops at its batch of rows 401 to 440 (two lanes
+    // of 20 rows), the other lane goes on as far as the reader reads ahead.
+    const lock = await holdBatch(prefix, 400, 1);
+    const held = laneOf(sourceIdOf(401), 401, 2);
+    const first = await startWorker({ JOB_IMPORT_LANES: '2' });
+    await lock.waiters(1);
+    await until(async () => (await actionRow(id)).lane_positions[1 - held] > 400, 'the other lane to pass row 400');
+    expect(await first.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+
+    // Exactly what the committed batches applied: every row up to 400, and the other lane's rows up to its position.
+    const stopped = await actionRow(id);
+    const lanes: number[] = stopped.lane_positions;
+    expect(lanes[held]).toBe(400);
+    const applied = Array.from({ length: rows }, (_, index) => index + 1).filter(
+      (row) => row <= lanes[laneOf(sourceIdOf(row), row, 2)]!,
+    );
+    expect(stopped).toMatchObject({ status: 'IN_PROGRESS', position: 400, done_count: applied.length, failed_count: 0 });
+    const { rows: written } = await test.db.query(
+      `SELECT source_id FROM customers WHERE source_id LIKE $1 AND (name IS NOT NULL) ORDER BY source_id`,
+      [`${prefix}-%`],
+    );
+    expect(written.map((row: { source_id: string }) => row.source_id)).toEqual(applied.map(sourceIdOf).sort());
+    const shown = (await test.api.get(`/v1/async-actions/${id}`).expect(200)).body;
+    expect(shown).toMatchObject({ status: 'IN_PROGRESS', result: { done_count: applied.length, failed_count: 0 } });
+
+    await lock.release();
+    // A worker set to one lane goes on in the action's two.
+    await startWorker();
+    expect(await finishedAction(test.api, id)).toMatchObject({ status: 'DONE', result: { done_count: rows, failed_count: 0 } });
+    // Each row applied once: only the held customer, which existed before the import, was written twice.
+    expect(await customersOf(prefix)).toEqual({ customers: rows, written_again: 1 });
+    expect(await actionRow(id)).toMatchObject({ position: rows, lane_positions: [rows, rows], done_count: rows });
   });
 
   it('a worker stopped with SIGTERM ends its batch, hands the job on and exits; the next worker goes on without waiting for the job to expire', async () => {

@@ -41,6 +41,7 @@ beforeAll(async () => {
     writer: createBulkWriter(createCustomerRepository(pool)),
     queue,
     batchSize: 10,
+    importLanes: 1,
     // Every batch hands the job on to a new job: the hand-on transaction runs on the one connection too.
     sliceMs: 1,
     worker: 'single-connection',

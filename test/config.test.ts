@@ -35,6 +35,7 @@ describe('loadConfig', () => {
         concurrency: 1,
         pollSeconds: 2,
         batchSize: 1000,
+        importLanes: 2,
         timeoutSeconds: 60,
         retries: 5,
         reportRetentionHours: 168,
@@ -78,6 +79,11 @@ describe('loadConfig', () => {
     );
   });
 
+  it('applies an import in one lane on the embedded database, which has one connection', () => {
+    expect(loadConfig({ API_KEYS: 'a:b', JOB_IMPORT_LANES: '4' }).jobs.importLanes).toBe(1);
+    expect(loadConfig({ DATABASE_URL, API_KEYS: 'a:b', JOB_IMPORT_LANES: '4' }).jobs.importLanes).toBe(4);
+  });
+
   it('reads the job variables', () => {
     const config = loadConfig({
       DATABASE_URL,
@@ -86,6 +92,7 @@ describe('loadConfig', () => {
       WORKER_CONCURRENCY: '4',
       WORKER_POLL_SECONDS: '0.5',
       JOB_BATCH_SIZE: '250',
+      JOB_IMPORT_LANES: '3',
       JOB_TIMEOUT_SECONDS: '30',
       JOB_RETRIES: '0',
       ASYNC_ACTION_REPORT_RETENTION_HOURS: '24',
@@ -98,6 +105,7 @@ describe('loadConfig', () => {
       concurrency: 4,
       pollSeconds: 0.5,
       batchSize: 250,
+      importLanes: 3,
       timeoutSeconds: 30,
       retries: 0,
       reportRetentionHours: 24,
@@ -114,6 +122,7 @@ describe('loadConfig', () => {
         WORKER_CONCURRENCY: '0',
         WORKER_POLL_SECONDS: '0.1',
         JOB_BATCH_SIZE: 'many',
+        JOB_IMPORT_LANES: '9',
         JOB_TIMEOUT_SECONDS: '1',
         JOB_RETRIES: '-1',
         ASYNC_ACTION_REPORT_RETENTION_HOURS: '0',
@@ -126,6 +135,7 @@ describe('loadConfig', () => {
       'WORKER_CONCURRENCY must be >= 1',
       'WORKER_POLL_SECONDS must be >= 0.5',
       'JOB_BATCH_SIZE must be integer',
+      'JOB_IMPORT_LANES must be <= 8',
       'JOB_TIMEOUT_SECONDS must be >= 3',
       'JOB_RETRIES must be >= 0',
       'ASYNC_ACTION_REPORT_RETENTION_HOURS must be >= 1',

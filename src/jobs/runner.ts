@@ -28,6 +28,8 @@ export interface RunnerOptions {
   writer: BulkWriter;
   queue: JobQueue;
   batchSize: number;
+  /** Lanes a CSV import is applied in at once (see laneOf). */
+  importLanes: number;
   /** How long one job works before handing the action on to a new job. */
   sliceMs: number;
   /** Names this worker in the action's row. */
@@ -40,11 +42,74 @@ export interface RunnerOptions {
 /** A batch could not commit: the claim it ran under is no longer the action's. */
 class TakenOver extends Error {}
 
+/** Batches one lane may have queued or in progress: the reader gets this far ahead of it. */
+const LANE_WINDOW = 2;
+
+/**
+ * The lane of an input row. A lane applies its rows in file order, one batch after another, while
+ * the other lanes apply theirs on their own connections: every row naming one source_id goes to
+ * the same lane, so a customer's rows are applied in file order. A row without one creates a
+ * customer of its own, in any lane.
+ */
+export function laneOf(sourceId: string | null, row: number, lanes: number): number {
+  if (lanes === 1) return 0;
+  if (sourceId === null) return row % lanes;
+  let hash = 0;
+  for (let index = 0; index < sourceId.length; index += 1) hash = (Math.imul(hash, 31) + sourceId.charCodeAt(index)) | 0;
+  return (hash >>> 0) % lanes;
+}
+
+/**
+ * Whether a batch must be applied alone, every lane's earlier rows first and none of the later
+ * ones meanwhile: a row naming a customer by id may name one whose source_id is in another lane.
+ */
+const appliedAlone = (batch: PreparedBatch) => batch.writes.some((write) => write.id !== undefined);
+
+/**
+ * The rows of a batch in each lane, less those that lane applied before (`positions`: each lane's
+ * rows up to its position are applied). Each part ends where the batch does.
+ */
+function laneParts(batch: PreparedBatch, positions: readonly number[]): PreparedBatch[] {
+  const lanes = positions.length;
+  const parts = positions.map(() => ({ ...batch, writes: [], targets: [], failed: [] }) as PreparedBatch);
+  const pending = (sourceId: string | null, row: number) => {
+    const lane = laneOf(sourceId, row, lanes);
+    return row > positions[lane]! ? parts[lane]! : undefined;
+  };
+  for (const write of batch.writes) pending(write.sourceId, write.row)?.writes.push(write);
+  for (const target of batch.targets) pending(target.sourceId, target.row)?.targets.push(target);
+  for (const failure of batch.failed) pending(failure.sourceId, failure.row)?.failed.push(failure);
+  return parts;
+}
+
+/** A batch less the rows its lanes applied before. */
+function unapplied(batch: PreparedBatch, positions: readonly number[]): PreparedBatch {
+  const parts = laneParts(batch, positions);
+  const byRow = <T extends { row: number }>(rows: T[]) => rows.sort((a, b) => a.row - b.row);
+  return {
+    ...batch,
+    writes: byRow(parts.flatMap((part) => part.writes)),
+    targets: byRow(parts.flatMap((part) => part.targets)),
+    failed: byRow(parts.flatMap((part) => part.failed)),
+  };
+}
+
 /** Errors after which the same transaction, tried again, may well succeed. */
 const TRANSIENT = new Set(['40001', '40P01']);
 const MAX_TRANSACTION_TRIES = 3;
 
-export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs, worker, log, metadataRules }: RunnerOptions) {
+export function createJobRunner({
+  db,
+  actions,
+  writer,
+  queue,
+  batchSize,
+  importLanes,
+  sliceMs,
+  worker,
+  log,
+  metadataRules,
+}: RunnerOptions) {
   /** One transaction, tried again after a deadlock or a serialization failure. */
   async function transaction<T>(work: Parameters<typeof withTransaction<T>>[1]): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
@@ -68,6 +133,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
     token: string,
     batch: PreparedBatch,
     expectExisting: boolean,
+    lane?: number,
   ): Promise<{ expectExisting: boolean; written: number }> {
     const rules = await metadataRules();
     return transaction(async (tx) => {
@@ -87,6 +153,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
         applied,
         failed,
         reported: hasReport(action.type),
+        lane,
       };
       if (!(await actions.commitBatch(tx, action.id, token, progress, now))) throw new TakenOver();
       const created = applied.filter((row) => row.created).length;
@@ -119,31 +186,78 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
         return 'finished-before';
       }
       const sliceEnd = Date.now() + sliceMs;
-      const batches = inputBatches(actions, action, batchSize);
-      try {
-        let next = batches.next();
-        next.catch(() => undefined);
-        let expectExisting = false;
-        // Customers written by the whole action: by earlier jobs, then by this one.
-        let written = action.done_count;
-        // A slice applies at least one batch, however short it is: every job moves the action on.
-        for (let committed = 0; ; committed += 1) {
-          if (stop.aborted || (committed > 0 && Date.now() >= sliceEnd)) {
-            await transaction(async (tx) => {
-              if (!(await actions.release(tx, action.id, token, timestamp()))) throw new TakenOver();
-              await queue.send(tx, action.id);
-              await queue.complete(job, tx);
-            });
-            return 'handed-on';
-          }
-          const { value: batch, done } = await next;
-          if (done) break;
-          // The next batch is read and checked while this one is written.
-          next = batches.next();
-          next.catch(() => undefined);
-          const applied = await commit(action, token, batch, expectExisting);
-          expectExisting = applied.expectExisting;
+      // An action started in lanes goes on in as many, whatever this worker's setting.
+      const lanes = action.lane_positions.length || (action.type === 'CUSTOMERS.IMPORT_CSV' ? importLanes : 1);
+      let positions = action.lane_positions.length > 0 ? action.lane_positions : [action.position];
+      if (lanes > 1 && action.lane_positions.length === 0) {
+        const started = await actions.startLanes(action.id, token, lanes);
+        if (!started) return 'taken-over';
+        positions = started;
+      }
+      // Each lane's part of a batch holds about batchSize rows.
+      const batches = inputBatches(actions, action, batchSize * lanes);
+
+      // Customers written by the whole action: by earlier jobs, then by this one.
+      let written = action.done_count;
+      let committed = 0;
+      let skipped = false;
+      let failure: unknown;
+      /** Time to hand on: stopping, or the slice is over once this job has moved the action on. */
+      const halted = () => stop.aborted || (committed > 0 && Date.now() >= sliceEnd);
+
+      /** Applies a batch, or a lane's part of one; after a failure or once halted, leaves it to the next job. */
+      const expectExisting = positions.map(() => false);
+      async function apply(batch: PreparedBatch, lane?: number): Promise<void> {
+        if (failure !== undefined || halted()) {
+          skipped = true;
+          return;
+        }
+        try {
+          const applied = await commit(action!, token, batch, expectExisting[lane ?? 0]!, lanes > 1 ? lane : undefined);
+          expectExisting[lane ?? 0] = applied.expectExisting;
           written += applied.written;
+          committed += 1;
+        } catch (error) {
+          failure ??= error;
+        }
+      }
+
+      // Each lane applies its parts one after another; the lanes run at once, each on a connection of its own.
+      const tails: Array<Promise<void>> = positions.map(() => Promise.resolve());
+      const queued: Array<Array<Promise<void>>> = positions.map(() => []);
+      const drained = () => Promise.all(tails);
+      let ended = false;
+      try {
+        for (;;) {
+          if (failure !== undefined || halted()) break;
+          // The next batch is read and checked while the lanes write.
+          const { value: batch, done } = await batches.next();
+          if (done) {
+            ended = true;
+            break;
+          }
+          if (lanes > 1 && appliedAlone(batch)) {
+            await drained();
+            await apply(unapplied(batch, positions));
+            continue;
+          }
+          for (const [lane, part] of laneParts(batch, positions).entries()) {
+            const waiting = queued[lane]!;
+            if (waiting.length >= LANE_WINDOW) await waiting.shift();
+            const applied = tails[lane]!.then(() => apply(part, lane));
+            tails[lane] = applied;
+            waiting.push(applied);
+          }
+        }
+        await drained();
+        if (failure !== undefined) throw failure;
+        if (!ended || skipped) {
+          await transaction(async (tx) => {
+            if (!(await actions.release(tx, action.id, token, timestamp()))) throw new TakenOver();
+            await queue.send(tx, action.id);
+            await queue.complete(job, tx);
+          });
+          return 'handed-on';
         }
         // Before DONE: whoever sees the action done also gets list pages planned for its rows.
         await refreshStatistics(action.id, written);
@@ -156,6 +270,7 @@ export function createJobRunner({ db, actions, writer, queue, batchSize, sliceMs
         if (error instanceof TakenOver) return 'taken-over';
         throw error;
       } finally {
+        await drained();
         await batches.return(undefined);
       }
     },

@@ -81,10 +81,20 @@ const summaryMessage = (type: AsyncActionType, done: number, failed: number) =>
     ? `${done} customer(s) imported successfully, ${failed} failed.`
     : `${done} customer(s) updated successfully, ${failed} failed.`;
 
-/** An exact account of what a FAILED action applied. */
-const failureMessage = (row: AsyncActionRow) =>
-  `${row.error ?? 'Processing stopped.'} The first ${row.position} input row(s) were processed: ` +
-  `${row.done_count} customer(s) written, ${row.failed_count} row(s) failed. No later row was applied.`;
+/**
+ * An exact account of what a FAILED action applied. An import applied in lanes may have gone on
+ * in one lane further than in another: every row up to the least lane position was processed,
+ * none after the furthest.
+ */
+function failureMessage(row: AsyncActionRow): string {
+  const furthest = Math.max(row.position, ...row.lane_positions);
+  const processed =
+    furthest > row.position
+      ? `The first ${row.position} input row(s) were processed, and some of the rows after them up to row ${furthest}`
+      : `The first ${row.position} input row(s) were processed`;
+  const after = furthest > row.position ? `No row after row ${furthest} was applied.` : 'No later row was applied.';
+  return `${row.error ?? 'Processing stopped.'} ${processed}: ${row.done_count} customer(s) written, ${row.failed_count} row(s) failed. ${after}`;
+}
 
 /** Percent of the input processed: 100 only once DONE. */
 const progressOf = (row: AsyncActionRow): number =>

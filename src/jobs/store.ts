@@ -15,6 +15,8 @@ export interface AsyncActionRow {
   input_size: number;
   input_read: number;
   position: number;
+  /** An action applied in lanes: each lane's position (see commitBatch); empty for one lane. */
+  lane_positions: number[];
   done_count: number;
   failed_count: number;
   error: string | null;
@@ -43,9 +45,15 @@ export interface BatchProgress {
   failed: RowFailure[];
   /** Whether the applied rows are kept for the action's report (its failures always are). */
   reported: boolean;
+  /**
+   * The lane (0-based) whose rows up to `position` the batch completes, of an action applied in
+   * lanes; absent, the batch completes every row up to `position`, in every lane.
+   */
+  lane?: number;
 }
 
-const COLUMNS = `id, type, status, request_id, params, input_size, input_read, position, done_count, failed_count, error,
+const COLUMNS = `id, type, status, request_id, params, input_size, input_read, position,
+  coalesce(lane_positions, '{}') AS lane_positions, done_count, failed_count, error,
   ${isoTimestamp('created_at')}, ${isoTimestamp('updated_at')}, ${isoTimestamp('started_at')}, ${isoTimestamp('finished_at')},
   ${isoTimestamp('reports_available_till')}`;
 
@@ -204,13 +212,50 @@ export function createAsyncActionStore(db: pg.Pool, { reportRetentionHours }: { 
           [id, failed.map((row) => row.row), failed.map((row) => row.sourceId), failed.map((row) => row.reason)],
         );
       }
-      const result = await tx.query(
-        `UPDATE async_actions
-         SET position = $3, input_read = $4, done_count = done_count + $5, failed_count = failed_count + $6, updated_at = $7
-         WHERE id = $1 AND lease_token = $2 AND status = 'IN_PROGRESS'`,
-        [id, token, progress.position, progress.inputRead, applied.length, failed.length, now],
-      );
+      const counts = [id, token, progress.position, progress.inputRead, applied.length, failed.length, now];
+      // A lane's batch moves that lane on; the action's position and input read are the least
+      // of the lanes'. Two lanes committing at once take turns on the action's row, and the one
+      // that waited computes them from the row the other left (a row updated meanwhile is read
+      // again, subqueries included).
+      const result =
+        progress.lane === undefined
+          ? await tx.query(
+              `UPDATE async_actions
+               SET position = $3, input_read = $4, done_count = done_count + $5, failed_count = failed_count + $6, updated_at = $7,
+                   lane_positions = array_fill($3::int, ARRAY[cardinality(lane_positions)]),
+                   lane_input_read = array_fill($4::int, ARRAY[cardinality(lane_input_read)])
+               WHERE id = $1 AND lease_token = $2 AND status = 'IN_PROGRESS'`,
+              counts,
+            )
+          : await tx.query(
+              `UPDATE async_actions
+               SET lane_positions[$8::int + 1] = $3::int, lane_input_read[$8::int + 1] = $4::int,
+                   position = (SELECT min(CASE WHEN lane = $8::int + 1 THEN $3::int ELSE at END)
+                               FROM unnest(lane_positions) WITH ORDINALITY AS lanes(at, lane)),
+                   input_read = (SELECT min(CASE WHEN lane = $8::int + 1 THEN $4::int ELSE at END)
+                                 FROM unnest(lane_input_read) WITH ORDINALITY AS lanes(at, lane)),
+                   done_count = done_count + $5, failed_count = failed_count + $6, updated_at = $7
+               WHERE id = $1 AND lease_token = $2 AND status = 'IN_PROGRESS' AND cardinality(lane_positions) > $8::int`,
+              [...counts, progress.lane],
+            );
       return result.rowCount === 1;
+    },
+
+    /**
+     * Starts applying the action in `lanes` lanes, each from the action's position, unless it
+     * already has lanes. The action's lane positions as they now are; undefined when the claim
+     * is no longer valid.
+     */
+    async startLanes(id: string, token: string, lanes: number): Promise<number[] | undefined> {
+      const { rows } = await db.query<{ lane_positions: number[] }>(
+        `UPDATE async_actions
+         SET lane_positions = CASE WHEN cardinality(lane_positions) > 0 THEN lane_positions ELSE array_fill(position, ARRAY[$3::int]) END,
+             lane_input_read = CASE WHEN cardinality(lane_positions) > 0 THEN lane_input_read ELSE array_fill(input_read, ARRAY[$3::int]) END
+         WHERE id = $1 AND lease_token = $2 AND status = 'IN_PROGRESS'
+         RETURNING lane_positions`,
+        [id, token, lanes],
+      );
+      return rows[0]?.lane_positions;
     },
 
     /** DONE, under a valid claim. */

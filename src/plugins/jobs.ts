@@ -86,6 +86,7 @@ export default fp<JobsOptions>(
         writer: createBulkWriter(createCustomerRepository(app.db)),
         queue,
         batchSize: jobs.batchSize,
+        importLanes: jobs.importLanes,
         sliceMs: (jobs.timeoutSeconds * 1000) / 3,
         worker,
         log: app.log,
