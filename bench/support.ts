@@ -102,6 +102,22 @@ export async function residentBytes(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** CPU seconds so far: the whole machine's busy time, one process's, and this (benchmark) process's. */
+export async function cpuSeconds(pid: number): Promise<{ machine: number; server: number; bench: number }> {
+  const TICKS = 100; // USER_HZ on Linux
+  const [machineStat, serverStat] = await Promise.all([readFile('/proc/stat', 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')]);
+  // cpu  user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+  const [user, nice, system, , , irq, softirq, steal] = machineStat.split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+  const fields = serverStat.slice(serverStat.lastIndexOf(')') + 2).split(' ');
+  const own = process.cpuUsage();
+  return {
+    machine: (user! + nice! + system! + irq! + softirq! + steal!) / TICKS,
+    server: (Number(fields[11]) + Number(fields[12])) / TICKS,
+    bench: (own.user + own.system) / 1e6,
+  };
+}
+
 /** Wall time of `\copy` in a psql process, as a user would run it. */
 export async function timeCopy(url: string, command: string): Promise<number> {
   const started = performance.now();

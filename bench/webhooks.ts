@@ -21,7 +21,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { adminQuery, databaseUrl, freePort, median, residentBytes, SERVICE_COMMAND, untilServing } from './support.js';
+import {
+  adminQuery,
+  cpuSeconds,
+  databaseUrl,
+  freePort,
+  median,
+  residentBytes,
+  SERVICE_COMMAND,
+  untilServing,
+} from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -161,6 +170,27 @@ async function writeSaturated(base: string, ids: string[], seconds: number): Pro
   return stats;
 }
 
+/** Where the CPU went during some work: the server process, this process (writers and receivers), and the rest (PostgreSQL, mostly). */
+async function cpuDuring<T>(
+  pid: number,
+  work: () => Promise<T>,
+): Promise<{ value: T; cpu: { server: number; bench: number; rest: number } }> {
+  const before = await cpuSeconds(pid);
+  const value = await work();
+  const after = await cpuSeconds(pid);
+  const server = after.server - before.server;
+  const bench = after.bench - before.bench;
+  return { value, cpu: { server, bench, rest: after.machine - before.machine - server - bench } };
+}
+
+const describeCpu = ({ value: stats, cpu }: Awaited<ReturnType<typeof cpuDuring<WriteStats>>>) => {
+  const perWrite = (seconds: number) => `${((seconds / stats.ok) * 1e6).toFixed(0)} µs`;
+  return (
+    `  CPU per write answered: server ${perWrite(cpu.server)}, this process (writers, receivers) ${perWrite(cpu.bench)}, ` +
+    `the rest (PostgreSQL) ${perWrite(cpu.rest)}; in all ${((cpu.server + cpu.bench + cpu.rest) / stats.seconds).toFixed(2)} of 2 cores`
+  );
+};
+
 const describeWrites = (stats: WriteStats) =>
   `${(stats.ok / stats.seconds).toFixed(0)} writes/s answered 200 (${stats.ok} of ${stats.sent} sent, ${stats.failed} failed, ${stats.skipped} not sent: 512 in flight), ` +
   `latency p50 ${percentileOf(stats.latencies, 50).toFixed(1)} ms, p99 ${percentileOf(stats.latencies, 99).toFixed(1)} ms`;
@@ -246,7 +276,8 @@ async function main() {
 
     const memoryWithout = sampleMemory(pid);
     const without = await writeAtRate(base, ids, RATE, SECONDS);
-    const saturatedWithout = await writeSaturated(base, ids, SATURATION_SECONDS);
+    const saturatedWithoutCpu = await cpuDuring(pid, () => writeSaturated(base, ids, SATURATION_SECONDS));
+    const saturatedWithout = saturatedWithoutCpu.value;
     const rssWithout = await memoryWithout.stop();
 
     const healthy = await startReceiver(() => 200);
@@ -267,7 +298,8 @@ async function main() {
     const withEndpoints = await writeAtRate(base, ids, RATE, SECONDS);
     const rateStopped = Date.now();
     const healthyLagsAtRate = [...healthy.lags];
-    const saturatedWith = await writeSaturated(base, ids, SATURATION_SECONDS);
+    const saturatedWithCpu = await cpuDuring(pid, () => writeSaturated(base, ids, SATURATION_SECONDS));
+    const saturatedWith = saturatedWithCpu.value;
     const writesStopped = Date.now();
 
     // Every event since the endpoints exist is delivered: how long after the writes stopped.
@@ -296,7 +328,9 @@ async function main() {
         `p99 ${(percentileOf(withEndpoints.latencies, 99) / percentileOf(without.latencies, 99)).toFixed(2)}x`,
     );
     console.log(`\nSaturated (${SATURATION_WRITERS} writers), without endpoints: ${describeWrites(saturatedWithout)}`);
+    console.log(describeCpu(saturatedWithoutCpu));
     console.log(`Saturated (${SATURATION_WRITERS} writers), with endpoints:    ${describeWrites(saturatedWith)}`);
+    console.log(describeCpu(saturatedWithCpu));
     console.log(
       `  ratio with / without: ${(saturatedWith.ok / saturatedWith.seconds / (saturatedWithout.ok / saturatedWithout.seconds)).toFixed(2)}x`,
     );
