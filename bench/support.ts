@@ -102,18 +102,24 @@ export async function residentBytes(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/** CPU seconds so far: the whole machine's busy time, one process's, and this (benchmark) process's. */
-export async function cpuSeconds(pid: number): Promise<{ machine: number; server: number; bench: number }> {
+/** CPU seconds so far: the whole machine's busy time, each of some processes', and this (benchmark) process's. */
+export async function cpuSeconds(pids: number[]): Promise<{ machine: number; processes: number[]; bench: number }> {
   const TICKS = 100; // USER_HZ on Linux
-  const [machineStat, serverStat] = await Promise.all([readFile('/proc/stat', 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')]);
+  const [machineStat, ...processStats] = await Promise.all([
+    readFile('/proc/stat', 'utf8'),
+    ...pids.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8')),
+  ]);
   // cpu  user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
-  const [user, nice, system, , , irq, softirq, steal] = machineStat.split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = machineStat!.split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-  const fields = serverStat.slice(serverStat.lastIndexOf(')') + 2).split(' ');
+  const processSeconds = (stat: string) => {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  };
   const own = process.cpuUsage();
   return {
     machine: (user! + nice! + system! + irq! + softirq! + steal!) / TICKS,
-    server: (Number(fields[11]) + Number(fields[12])) / TICKS,
+    processes: processStats.map(processSeconds),
     bench: (own.user + own.system) / 1e6,
   };
 }

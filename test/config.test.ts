@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       jobs: {
         worker: true,
         concurrency: 1,
+        nice: 10,
         pollSeconds: 2,
         batchSize: 1000,
         timeoutSeconds: 60,
@@ -84,6 +85,7 @@ describe('loadConfig', () => {
       API_KEYS: 'a:b',
       WORKER_ENABLED: 'false',
       WORKER_CONCURRENCY: '4',
+      WORKER_NICE: '0',
       WORKER_POLL_SECONDS: '0.5',
       JOB_BATCH_SIZE: '250',
       JOB_TIMEOUT_SECONDS: '30',
@@ -96,6 +98,7 @@ describe('loadConfig', () => {
     expect(config.jobs).toEqual({
       worker: false,
       concurrency: 4,
+      nice: 0,
       pollSeconds: 0.5,
       batchSize: 250,
       timeoutSeconds: 30,
@@ -112,6 +115,7 @@ describe('loadConfig', () => {
         API_KEYS: 'a:b',
         WORKER_ENABLED: 'sometimes',
         WORKER_CONCURRENCY: '0',
+        WORKER_NICE: '20',
         WORKER_POLL_SECONDS: '0.1',
         JOB_BATCH_SIZE: 'many',
         JOB_TIMEOUT_SECONDS: '1',
@@ -124,6 +128,7 @@ describe('loadConfig', () => {
     ).toEqual([
       'WORKER_ENABLED must be boolean',
       'WORKER_CONCURRENCY must be >= 1',
+      'WORKER_NICE must be <= 19',
       'WORKER_POLL_SECONDS must be >= 0.5',
       'JOB_BATCH_SIZE must be integer',
       'JOB_TIMEOUT_SECONDS must be >= 3',

@@ -114,10 +114,9 @@ const QUEUE_FROM_FEED = `
  * worker that dies leaves its messages to be claimed again when the lease ends, and no two
  * workers hold one message at once (SKIP LOCKED, and the lease rechecked on the row once locked).
  *
- * The queue's statistics are always stale (its rows come and go by the thousand), so the claimed
- * rows are found again by their physical address (a TID scan) and each event by its key (a
- * subquery per row): no join whose plan depends on what the planner believes of the queue. A
- * join planned on "one row" once rescanned the whole queue for every claimed message: 55 ms a
+ * The claimed rows are found again by their physical address (a TID scan) and each event by its
+ * key (a subquery per row), and it runs on index paths (INDEX_PATHS_ONLY): a join planned on
+ * the queue's stale "one row" once rescanned the whole queue for every claimed message, 55 ms a
  * claim with a few hundred messages queued (bench/README.md, "Webhooks").
  */
 const CLAIM = `
@@ -198,7 +197,25 @@ const DISABLE_FAILING = `
     0, clock_timestamp()
   FROM disabled`;
 
+/**
+ * The queue's statistics are always stale: it is empty one minute and holds thousands of messages
+ * the next, and an ANALYZE taken while it was empty makes the planner scan it whole and hash-join
+ * it for every claim and every record (O(queue) per message: with a backlog, the worker then
+ * spent 15–35 ms a statement and fell further behind). Every statement on it has an index path
+ * by key (the chains, the heads, the primary key), so within the worker's transactions the
+ * planner is told to take those: no sequential scan, no hash or merge join.
+ */
+const INDEX_PATHS_ONLY = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+  set_config('enable_mergejoin', 'off', true)`;
+
 export function createWebhookStore(db: pg.Pool) {
+  /** `work` in a transaction whose statements plan by index (INDEX_PATHS_ONLY). */
+  const onIndexPaths = <T>(work: (tx: Queryable) => Promise<T>) =>
+    withTransaction(db, async (tx) => {
+      await tx.query(INDEX_PATHS_ONLY);
+      return work(tx);
+    });
+
   const one = async <T>(query: Promise<pg.QueryResult>): Promise<T | undefined> => (await query).rows[0] as T | undefined;
 
   return {
@@ -295,21 +312,21 @@ export function createWebhookStore(db: pg.Pool) {
 
     /** QUEUE_FROM_FEED, at most `limit` events per endpoint: how many events it read. */
     queueFromFeed: (limit: number): Promise<number> =>
-      withTransaction(db, async (tx) => {
+      onIndexPaths(async (tx) => {
         const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_QUEUE)).rows.map((row: { id: string }) => row.id);
         if (endpoints.length === 0) return 0;
         return ((await tx.query(QUEUE_FROM_FEED, [endpoints, limit])).rows[0] as { read: number }).read;
       }),
 
     /** CLAIM: at most `limit` messages, leased for `leaseMs`. */
-    claim: async (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
-      (await db.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[],
+    claim: (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
+      onIndexPaths(async (tx) => (await tx.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[]),
 
     /** Records attempts (RECORD_OUTCOMES), and disables the endpoints failing for `disableAfterMs`, in one transaction. */
     async recordOutcomes(outcomes: readonly MessageOutcome[], disableAfterMs: number, logIdPrefix: string): Promise<void> {
       const endpoints = [...new Set(outcomes.map((outcome) => outcome.endpointId))];
       const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
-      await withTransaction(db, async (tx: Queryable) => {
+      await onIndexPaths(async (tx) => {
         await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
         await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
         if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);

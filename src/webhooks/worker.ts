@@ -24,6 +24,15 @@ export interface DeliveryWorkerOptions {
 const QUEUE_BATCH = 1000;
 
 /**
+ * A round (record, sequence, queue, claim: four transactions) starts once this many attempts
+ * ended, once none is left in flight, or GATHER_MS after an attempt ended, whichever comes first:
+ * a round per attempt would spend most of the database's time on the rounds' fixed costs while
+ * deliveries are many, and GATHER_MS is all a lone delivery's next one waits longer.
+ */
+const ROUND_AFTER_ENDED = 50;
+const GATHER_MS = 20;
+
+/**
  * How long a claim lasts: twice an attempt's timeout and a second, time enough to record the
  * outcome. A worker that died mid-attempt holds its messages this long.
  */
@@ -50,6 +59,20 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
   let inFlight = 0;
   /** Outcomes not recorded yet: kept until a round records them (the database may be away). */
   const ended: MessageOutcome[] = [];
+  let gathering: NodeJS.Timeout | undefined;
+  /** An attempt ended: a round soon (ROUND_AFTER_ENDED, GATHER_MS). */
+  const attemptEnded = () => {
+    if (ended.length >= ROUND_AFTER_ENDED || inFlight === 0) {
+      clearTimeout(gathering);
+      gathering = undefined;
+      wake();
+    } else {
+      gathering ??= setTimeout(() => {
+        gathering = undefined;
+        wake();
+      }, GATHER_MS).unref();
+    }
+  };
 
   async function attempt(message: ClaimedMessage): Promise<MessageOutcome> {
     const body = JSON.stringify(present(message.event));
@@ -85,7 +108,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
       .then((outcome) => {
         inFlight -= 1;
         ended.push(outcome);
-        wake();
+        attemptEnded();
       });
   }
 
