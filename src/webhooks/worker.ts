@@ -74,8 +74,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     }
   };
 
-  async function attempt(message: ClaimedMessage): Promise<MessageOutcome> {
-    const body = JSON.stringify(present(message.event));
+  async function attempt(message: ClaimedMessage, body: string): Promise<MessageOutcome> {
     const outcome = await sender.send(message.url, signatureHeaders(message.secret, message.event.id, body), body);
     const delivered = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
     return {
@@ -91,9 +90,9 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     };
   }
 
-  function start(message: ClaimedMessage) {
+  function start(message: ClaimedMessage, body: string) {
     inFlight += 1;
-    attempt(message)
+    attempt(message, body)
       .catch((error: Error): MessageOutcome => ({
         endpointId: message.endpoint_id,
         eventId: message.event.id,
@@ -125,7 +124,13 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     const free = config.concurrency - inFlight;
     if (free <= 0) return read === QUEUE_BATCH;
     const claimed = await store.claim(free, leaseMs);
-    for (const message of claimed) start(message);
+    // One body per event, however many endpoints it goes to in this claim.
+    const bodies = new Map<string, string>();
+    for (const message of claimed) {
+      let body = bodies.get(message.event.id);
+      if (body === undefined) bodies.set(message.event.id, (body = JSON.stringify(present(message.event))));
+      start(message, body);
+    }
     return read === QUEUE_BATCH || claimed.length === free;
   }
 
