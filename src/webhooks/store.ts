@@ -139,6 +139,19 @@ const CLAIM = `
       FROM customer_events AS event WHERE event.id = claimed.event_id) AS event
   FROM claimed JOIN webhook_endpoints AS endpoint ON endpoint.id = claimed.endpoint_id`;
 
+/**
+ * Whether the delivery worker numbers the feed's new events this round (the sequencer,
+ * src/customers/repository/feed.ts). An enabled endpoint needs them numbered to be delivered. With
+ * none, only the feed's readers need them, and a reader numbers them itself before it reads; so
+ * while an async action (a bulk update or an import) is unfinished, writing thousands of events,
+ * the worker leaves them to its readers and catches up once the action ends, instead of
+ * rewriting every event row beside the action as it goes (that cost an import of 100,000
+ * customers about 3 s of PostgreSQL's CPU: bench/README.md, "Bulk writes").
+ */
+const FEED_NUMBERING_DUE = `
+  SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
+    OR NOT EXISTS (SELECT 1 FROM async_actions WHERE status IN ('ENQUEUED', 'IN_PROGRESS')) AS due`;
+
 /** The endpoints of a batch of outcomes, locked in id order (see the chains above). */
 const LOCK_ENDPOINTS_TO_RECORD = 'SELECT id FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';
 
@@ -317,6 +330,9 @@ export function createWebhookStore(db: pg.Pool) {
         if (endpoints.length === 0) return 0;
         return ((await tx.query(QUEUE_FROM_FEED, [endpoints, limit])).rows[0] as { read: number }).read;
       }),
+
+    /** FEED_NUMBERING_DUE. */
+    feedNumberingDue: async (): Promise<boolean> => ((await db.query(FEED_NUMBERING_DUE)).rows[0] as { due: boolean }).due,
 
     /** CLAIM: at most `limit` messages, leased for `leaseMs`. */
     claim: (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
