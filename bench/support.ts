@@ -102,6 +102,28 @@ export async function residentBytes(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** CPU seconds so far: the whole machine's busy time, each of some processes', and this (benchmark) process's. */
+export async function cpuSeconds(pids: number[]): Promise<{ machine: number; processes: number[]; bench: number }> {
+  const TICKS = 100; // USER_HZ on Linux
+  const [machineStat, ...processStats] = await Promise.all([
+    readFile('/proc/stat', 'utf8'),
+    ...pids.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8')),
+  ]);
+  // cpu  user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+  const [user, nice, system, , , irq, softirq, steal] = machineStat!.split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+  const processSeconds = (stat: string) => {
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  };
+  const own = process.cpuUsage();
+  return {
+    machine: (user! + nice! + system! + irq! + softirq! + steal!) / TICKS,
+    processes: processStats.map(processSeconds),
+    bench: (own.user + own.system) / 1e6,
+  };
+}
+
 /** Wall time of `\copy` in a psql process, as a user would run it. */
 export async function timeCopy(url: string, command: string): Promise<number> {
   const started = performance.now();

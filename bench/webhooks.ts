@@ -8,8 +8,9 @@
  * Reports the healthy endpoint's delivery lag (receipt - event created_at, p50/p99), how long the
  * flaky endpoint's backlog takes to drain once the writes stop, the server's memory, and the
  * write path with endpoints against without: at the fixed rate (achieved rate, latency) and at
- * saturation (16 writers back to back, --saturation-seconds each). Deliveries run in the
- * server's own worker (retries: see RETRY_BASE_MS). Needs a PostgreSQL server whose role may
+ * saturation (16 writers back to back, --saturation-seconds each), and where the CPU went.
+ * Deliveries run in an `npm run worker` process beside a server that only serves, or with
+ * `--deliveries server` in the server's own worker (retries: see RETRY_BASE_MS). Needs a PostgreSQL server whose role may
  * create databases: BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,7 +22,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { adminQuery, databaseUrl, freePort, median, residentBytes, SERVICE_COMMAND, untilServing } from './support.js';
+import {
+  adminQuery,
+  cpuSeconds,
+  databaseUrl,
+  freePort,
+  median,
+  residentBytes,
+  SERVICE_COMMAND,
+  untilServing,
+} from './support.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,6 +39,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '60' },
     customers: { type: 'string', default: '5000' },
     'saturation-seconds': { type: 'string', default: '15' },
+    deliveries: { type: 'string', default: 'worker' },
   },
 });
 const RATE = Number(args.rate);
@@ -36,6 +47,13 @@ const SECONDS = Number(args.seconds);
 const CUSTOMERS = Number(args.customers);
 const SATURATION_SECONDS = Number(args['saturation-seconds']);
 const SATURATION_WRITERS = 16;
+/**
+ * Where deliveries run: `worker`, in an `npm run worker` process beside a server that only serves
+ * (WORKER_ENABLED=false), at that process's own lower CPU priority (WORKER_NICE); or `server`, in
+ * the server's own worker.
+ */
+const DELIVERIES = args.deliveries;
+if (DELIVERIES !== 'worker' && DELIVERIES !== 'server') throw new Error('--deliveries is worker or server');
 /**
  * The flaky endpoint's retries: shorter than the defaults (5 s doubling up to an hour), under
  * which one event of ten thousand waits minutes for its sixth try, so the drain time would
@@ -161,6 +179,32 @@ async function writeSaturated(base: string, ids: string[], seconds: number): Pro
   return stats;
 }
 
+/**
+ * Where the CPU went during some work: the server process, the worker process (if any), this
+ * process (writers and receivers), and the rest (PostgreSQL, mostly).
+ */
+async function cpuDuring<T>(
+  pids: { server: number; worker?: number },
+  work: () => Promise<T>,
+): Promise<{ value: T; cpu: { server: number; worker: number; bench: number; rest: number } }> {
+  const processes = [pids.server, ...(pids.worker === undefined ? [] : [pids.worker])];
+  const before = await cpuSeconds(processes);
+  const value = await work();
+  const after = await cpuSeconds(processes);
+  const [server = 0, worker = 0] = after.processes.map((seconds, index) => seconds - before.processes[index]!);
+  const bench = after.bench - before.bench;
+  return { value, cpu: { server, worker, bench, rest: after.machine - before.machine - server - worker - bench } };
+}
+
+const describeCpu = ({ value: stats, cpu }: Awaited<ReturnType<typeof cpuDuring<WriteStats>>>) => {
+  const perWrite = (seconds: number) => `${((seconds / stats.ok) * 1e6).toFixed(0)} µs`;
+  const inAll = cpu.server + cpu.worker + cpu.bench + cpu.rest;
+  return (
+    `  CPU per write answered: server ${perWrite(cpu.server)}, worker ${perWrite(cpu.worker)}, this process (writers, receivers) ${perWrite(cpu.bench)}, ` +
+    `the rest (PostgreSQL) ${perWrite(cpu.rest)}; in all ${(inAll / stats.seconds).toFixed(2)} of 2 cores`
+  );
+};
+
 const describeWrites = (stats: WriteStats) =>
   `${(stats.ok / stats.seconds).toFixed(0)} writes/s answered 200 (${stats.ok} of ${stats.sent} sent, ${stats.failed} failed, ${stats.skipped} not sent: 512 in flight), ` +
   `latency p50 ${percentileOf(stats.latencies, 50).toFixed(1)} ms, p99 ${percentileOf(stats.latencies, 99).toFixed(1)} ms`;
@@ -190,40 +234,51 @@ async function main() {
   const name = `bench_webhooks_${randomBytes(6).toString('hex')}`;
   const url = databaseUrl(name);
   let server: ChildProcess | undefined;
+  let worker: ChildProcess | undefined;
   const receivers: Array<{ close(): void }> = [];
   await adminQuery(`CREATE DATABASE ${name}`);
   try {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
+    const env = {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: url,
+      // Bursts of the open-loop writer wait for a connection instead of failing at once.
+      DATABASE_CONNECT_TIMEOUT_MS: '5000',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      API_KEYS: `${APP['X-App-Id']}:${APP['X-App-Token']}`,
+      COCKPIT_SECRET: randomBytes(32).toString('hex'),
+      RATE_LIMIT_PER_MINUTE: '0',
+      WEBHOOK_ALLOW_PRIVATE_URLS: 'true',
+      WEBHOOK_ALLOW_HTTP: 'true',
+      WEBHOOK_RETRY_BASE_MS: RETRY_BASE_MS,
+      WEBHOOK_RETRY_MAX_MS: RETRY_MAX_MS,
+      LOG_LEVEL: 'warn',
+    };
     server = spawn(process.execPath, SERVICE_COMMAND, {
       cwd: projectRoot,
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        DATABASE_URL: url,
-        // Bursts of the open-loop writer wait for a connection instead of failing at once.
-        DATABASE_CONNECT_TIMEOUT_MS: '5000',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        API_KEYS: `${APP['X-App-Id']}:${APP['X-App-Token']}`,
-        COCKPIT_SECRET: randomBytes(32).toString('hex'),
-        RATE_LIMIT_PER_MINUTE: '0',
-        WEBHOOK_ALLOW_PRIVATE_URLS: 'true',
-        WEBHOOK_ALLOW_HTTP: 'true',
-        WEBHOOK_RETRY_BASE_MS: RETRY_BASE_MS,
-        WEBHOOK_RETRY_MAX_MS: RETRY_MAX_MS,
-        LOG_LEVEL: 'warn',
-      },
+      env: { ...env, WORKER_ENABLED: String(DELIVERIES === 'server') },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     await untilServing(server, `${base}/v1/customer-events?limit=1`, APP);
+    if (DELIVERIES === 'worker') {
+      worker = spawn(process.execPath, [...SERVICE_COMMAND, 'worker'], {
+        cwd: projectRoot,
+        env,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+    }
     const pid = server.pid!;
+    const pids = { server: pid, worker: worker?.pid };
     const db = new pg.Client({ connectionString: url });
     await db.connect();
 
     console.log(
       `Webhooks: ${RATE} writes/s offered for ${SECONDS} s per phase, updates of ${CUSTOMERS} customers; ` +
-        `retries after ${RETRY_BASE_MS} ms doubling up to ${RETRY_MAX_MS} ms`,
+        `retries after ${RETRY_BASE_MS} ms doubling up to ${RETRY_MAX_MS} ms; deliveries in ` +
+        (DELIVERIES === 'worker' ? 'an `npm run worker` process (the server only serves)' : "the server's own worker"),
     );
     const ids: string[] = [];
     for (let batch = 0; batch < CUSTOMERS; batch += 16) {
@@ -246,7 +301,8 @@ async function main() {
 
     const memoryWithout = sampleMemory(pid);
     const without = await writeAtRate(base, ids, RATE, SECONDS);
-    const saturatedWithout = await writeSaturated(base, ids, SATURATION_SECONDS);
+    const saturatedWithoutCpu = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+    const saturatedWithout = saturatedWithoutCpu.value;
     const rssWithout = await memoryWithout.stop();
 
     const healthy = await startReceiver(() => 200);
@@ -264,10 +320,12 @@ async function main() {
     const feedStart = startRows[0]!.last;
 
     const memoryWith = sampleMemory(pid);
+    const workerMemory = worker === undefined ? undefined : sampleMemory(worker.pid!);
     const withEndpoints = await writeAtRate(base, ids, RATE, SECONDS);
     const rateStopped = Date.now();
     const healthyLagsAtRate = [...healthy.lags];
-    const saturatedWith = await writeSaturated(base, ids, SATURATION_SECONDS);
+    const saturatedWithCpu = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+    const saturatedWith = saturatedWithCpu.value;
     const writesStopped = Date.now();
 
     // Every event since the endpoints exist is delivered: how long after the writes stopped.
@@ -286,6 +344,7 @@ async function main() {
       await sleep(100);
     }
     const rssWith = await memoryWith.stop();
+    const rssWorker = await workerMemory?.stop();
     const { rows: backlog } = await db.query<{ count: number }>('SELECT count(*)::int AS count FROM webhook_messages');
 
     console.log(`\nWithout endpoints, at ${RATE}/s: ${describeWrites(without)}`);
@@ -296,7 +355,9 @@ async function main() {
         `p99 ${(percentileOf(withEndpoints.latencies, 99) / percentileOf(without.latencies, 99)).toFixed(2)}x`,
     );
     console.log(`\nSaturated (${SATURATION_WRITERS} writers), without endpoints: ${describeWrites(saturatedWithout)}`);
+    console.log(describeCpu(saturatedWithoutCpu));
     console.log(`Saturated (${SATURATION_WRITERS} writers), with endpoints:    ${describeWrites(saturatedWith)}`);
+    console.log(describeCpu(saturatedWithCpu));
     console.log(
       `  ratio with / without: ${(saturatedWith.ok / saturatedWith.seconds / (saturatedWithout.ok / saturatedWithout.seconds)).toFixed(2)}x`,
     );
@@ -311,15 +372,20 @@ async function main() {
         `${backlog[0]!.count} messages left queued; the ${RATE}/s phase ended ${((writesStopped - rateStopped) / 1000).toFixed(0)} s before the writes stopped`,
     );
     console.log(
-      `Server RSS: without endpoints peak ${mib(rssWithout.peak)}; with endpoints peak ${mib(rssWith.peak)}, after the drain ${mib(rssWith.last)}`,
+      `Server RSS: without endpoints peak ${mib(rssWithout.peak)}; with endpoints peak ${mib(rssWith.peak)}, after the drain ${mib(rssWith.last)}` +
+        (rssWorker
+          ? `; worker process RSS with endpoints peak ${mib(rssWorker.peak)}, after the drain ${mib(rssWorker.last)}`
+          : ''),
     );
     console.log(`(median of the ${RATE}/s latencies without: ${median(without.latencies).toFixed(1)} ms)`);
     await db.end();
   } finally {
     for (const receiver of receivers) receiver.close();
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      await once(server, 'exit');
+    for (const child of [worker, server]) {
+      if (child && child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
     }
     await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   }

@@ -64,6 +64,7 @@ export const EnvSchema = Type.Object({
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 50, maximum: 600_000, default: 5000 }),
   WORKER_ENABLED: Type.Boolean({ default: true }),
   WORKER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 32, default: 1 }),
+  WORKER_NICE: Type.Integer({ minimum: 0, maximum: 19, default: 10 }),
   WORKER_POLL_SECONDS: Type.Number({ minimum: 0.5, maximum: 60, default: 2 }),
   JOB_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
   JOB_IMPORT_LANES: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
@@ -130,6 +131,8 @@ export interface JobsConfig {
   worker: boolean;
   /** Jobs one process works on at once. */
   concurrency: number;
+  /** The CPU priority (nice value) an `npm run worker` process gives itself: the servers' requests come first. */
+  nice: number;
   /** How often an idle worker looks for a job queued by another process. */
   pollSeconds: number;
   /** Input rows applied per transaction. */
@@ -328,6 +331,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     jobs: {
       worker: env.WORKER_ENABLED,
       concurrency: env.WORKER_CONCURRENCY,
+      nice: env.WORKER_NICE,
       pollSeconds: env.WORKER_POLL_SECONDS,
       batchSize: env.JOB_BATCH_SIZE,
       importLanes: env.DATABASE_URL ? env.JOB_IMPORT_LANES : 1,

@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import closeWithGrace from 'close-with-grace';
 import { buildApp, buildWorker } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -53,8 +54,11 @@ closeWithGrace(
 
 try {
   if (workerOnly) {
+    // Background work yields the CPU to the servers' requests on a shared machine: jobs and
+    // deliveries fall behind while the CPU is short, and catch up when it is not.
+    setPriority(config.jobs.nice);
     await app.ready();
-    app.log.info('working on async action jobs and webhook deliveries');
+    app.log.info({ nice: config.jobs.nice }, 'working on async action jobs and webhook deliveries');
   } else {
     await app.listen({ host: config.host, port: config.port });
   }

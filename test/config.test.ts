@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       jobs: {
         worker: true,
         concurrency: 1,
+        nice: 10,
         pollSeconds: 2,
         batchSize: 1000,
         importLanes: 2,
@@ -90,6 +91,7 @@ describe('loadConfig', () => {
       API_KEYS: 'a:b',
       WORKER_ENABLED: 'false',
       WORKER_CONCURRENCY: '4',
+      WORKER_NICE: '0',
       WORKER_POLL_SECONDS: '0.5',
       JOB_BATCH_SIZE: '250',
       JOB_IMPORT_LANES: '3',
@@ -103,6 +105,7 @@ describe('loadConfig', () => {
     expect(config.jobs).toEqual({
       worker: false,
       concurrency: 4,
+      nice: 0,
       pollSeconds: 0.5,
       batchSize: 250,
       importLanes: 3,
@@ -120,6 +123,7 @@ describe('loadConfig', () => {
         API_KEYS: 'a:b',
         WORKER_ENABLED: 'sometimes',
         WORKER_CONCURRENCY: '0',
+        WORKER_NICE: '20',
         WORKER_POLL_SECONDS: '0.1',
         JOB_BATCH_SIZE: 'many',
         JOB_IMPORT_LANES: '9',
@@ -133,6 +137,7 @@ describe('loadConfig', () => {
     ).toEqual([
       'WORKER_ENABLED must be boolean',
       'WORKER_CONCURRENCY must be >= 1',
+      'WORKER_NICE must be <= 19',
       'WORKER_POLL_SECONDS must be >= 0.5',
       'JOB_BATCH_SIZE must be integer',
       'JOB_IMPORT_LANES must be <= 8',

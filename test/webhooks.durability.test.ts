@@ -37,6 +37,8 @@ describe.skipIf(embedded)('webhook deliveries when a worker is killed', () => {
     const first = startWorkerProcess(test.databaseUrl, WORKER_ENV);
     workers.push(first);
     await first.ready();
+    // A worker process yields the CPU to servers' requests (WORKER_NICE, default 10).
+    expect(await first.nice()).toBe(10);
     const customers = await Promise.all(
       Array.from(
         { length: 50 },

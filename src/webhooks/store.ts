@@ -113,24 +113,44 @@ const QUEUE_FROM_FEED = `
  * Claims chain heads due for an attempt. The claim is a lease, longer than an attempt may take: a
  * worker that dies leaves its messages to be claimed again when the lease ends, and no two
  * workers hold one message at once (SKIP LOCKED, and the lease rechecked on the row once locked).
+ *
+ * The claimed rows are found again by their physical address (a TID scan) and each event by its
+ * key (a subquery per row), and it runs on index paths (INDEX_PATHS_ONLY): a join planned on
+ * the queue's stale "one row" once rescanned the whole queue for every claimed message, 55 ms a
+ * claim with a few hundred messages queued (bench/README.md, "Webhooks").
  */
 const CLAIM = `
   WITH claimable AS (
-    SELECT message.endpoint_id, message.event_id FROM webhook_messages AS message
-    JOIN webhook_endpoints AS endpoint ON endpoint.id = message.endpoint_id AND endpoint.enabled
+    SELECT message.ctid FROM webhook_messages AS message
     WHERE message.next_attempt_at <= now() AND (message.lease_until IS NULL OR message.lease_until < now())
+      AND EXISTS (SELECT 1 FROM webhook_endpoints AS endpoint WHERE endpoint.id = message.endpoint_id AND endpoint.enabled)
     ORDER BY message.next_attempt_at
     LIMIT $1
     FOR UPDATE OF message SKIP LOCKED
+  ), claimed AS (
+    UPDATE webhook_messages AS message
+    SET lease_until = now() + $2 * interval '1 millisecond', attempts = message.attempts + 1
+    WHERE message.ctid = ANY(ARRAY(SELECT ctid FROM claimable))
+    RETURNING message.endpoint_id, message.event_id, message.attempts
   )
-  UPDATE webhook_messages AS message
-  SET lease_until = now() + $2 * interval '1 millisecond', attempts = message.attempts + 1
-  FROM claimable, webhook_endpoints AS endpoint, customer_events AS event
-  WHERE message.endpoint_id = claimable.endpoint_id AND message.event_id = claimable.event_id
-    AND endpoint.id = message.endpoint_id AND event.id = message.event_id
-  RETURNING message.endpoint_id, endpoint.url, endpoint.secret, message.attempts,
-    json_build_object('id', event.id, 'type', event.type, 'data', event.data, 'group_id', event.group_id,
-      'created_at', to_char(event.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS event`;
+  SELECT claimed.endpoint_id, endpoint.url, endpoint.secret, claimed.attempts,
+    (SELECT json_build_object('id', event.id, 'type', event.type, 'data', event.data, 'group_id', event.group_id,
+        'created_at', to_char(event.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+      FROM customer_events AS event WHERE event.id = claimed.event_id) AS event
+  FROM claimed JOIN webhook_endpoints AS endpoint ON endpoint.id = claimed.endpoint_id`;
+
+/**
+ * Whether the delivery worker numbers the feed's new events this round (the sequencer,
+ * src/customers/repository/feed.ts). An enabled endpoint needs them numbered to be delivered. With
+ * none, only the feed's readers need them, and a reader numbers them itself before it reads; so
+ * while an async action (a bulk update or an import) is unfinished, writing thousands of events,
+ * the worker leaves them to its readers and catches up once the action ends, instead of
+ * rewriting every event row beside the action as it goes (that cost an import of 100,000
+ * customers about 3 s of PostgreSQL's CPU: bench/README.md, "Bulk writes").
+ */
+const FEED_NUMBERING_DUE = `
+  SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
+    OR NOT EXISTS (SELECT 1 FROM async_actions WHERE status IN ('ENQUEUED', 'IN_PROGRESS')) AS due`;
 
 /** The endpoints of a batch of outcomes, locked in id order (see the chains above). */
 const LOCK_ENDPOINTS_TO_RECORD = 'SELECT id FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';
@@ -190,7 +210,25 @@ const DISABLE_FAILING = `
     0, clock_timestamp()
   FROM disabled`;
 
+/**
+ * The queue's statistics are always stale: it is empty one minute and holds thousands of messages
+ * the next, and an ANALYZE taken while it was empty makes the planner scan it whole and hash-join
+ * it for every claim and every record (O(queue) per message: with a backlog, the worker then
+ * spent 15–35 ms a statement and fell further behind). Every statement on it has an index path
+ * by key (the chains, the heads, the primary key), so within the worker's transactions the
+ * planner is told to take those: no sequential scan, no hash or merge join.
+ */
+const INDEX_PATHS_ONLY = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
+  set_config('enable_mergejoin', 'off', true)`;
+
 export function createWebhookStore(db: pg.Pool) {
+  /** `work` in a transaction whose statements plan by index (INDEX_PATHS_ONLY). */
+  const onIndexPaths = <T>(work: (tx: Queryable) => Promise<T>) =>
+    withTransaction(db, async (tx) => {
+      await tx.query(INDEX_PATHS_ONLY);
+      return work(tx);
+    });
+
   const one = async <T>(query: Promise<pg.QueryResult>): Promise<T | undefined> => (await query).rows[0] as T | undefined;
 
   return {
@@ -287,21 +325,24 @@ export function createWebhookStore(db: pg.Pool) {
 
     /** QUEUE_FROM_FEED, at most `limit` events per endpoint: how many events it read. */
     queueFromFeed: (limit: number): Promise<number> =>
-      withTransaction(db, async (tx) => {
+      onIndexPaths(async (tx) => {
         const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_QUEUE)).rows.map((row: { id: string }) => row.id);
         if (endpoints.length === 0) return 0;
         return ((await tx.query(QUEUE_FROM_FEED, [endpoints, limit])).rows[0] as { read: number }).read;
       }),
 
+    /** FEED_NUMBERING_DUE. */
+    feedNumberingDue: async (): Promise<boolean> => ((await db.query(FEED_NUMBERING_DUE)).rows[0] as { due: boolean }).due,
+
     /** CLAIM: at most `limit` messages, leased for `leaseMs`. */
-    claim: async (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
-      (await db.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[],
+    claim: (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
+      onIndexPaths(async (tx) => (await tx.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[]),
 
     /** Records attempts (RECORD_OUTCOMES), and disables the endpoints failing for `disableAfterMs`, in one transaction. */
     async recordOutcomes(outcomes: readonly MessageOutcome[], disableAfterMs: number, logIdPrefix: string): Promise<void> {
       const endpoints = [...new Set(outcomes.map((outcome) => outcome.endpointId))];
       const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
-      await withTransaction(db, async (tx: Queryable) => {
+      await onIndexPaths(async (tx) => {
         await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
         await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
         if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);

@@ -24,6 +24,15 @@ export interface DeliveryWorkerOptions {
 const QUEUE_BATCH = 1000;
 
 /**
+ * A round (record, sequence, queue, claim: four transactions) starts once this many attempts
+ * ended, once none is left in flight, or GATHER_MS after an attempt ended, whichever comes first:
+ * a round per attempt would spend most of the database's time on the rounds' fixed costs while
+ * deliveries are many, and GATHER_MS is all a lone delivery's next one waits longer.
+ */
+const ROUND_AFTER_ENDED = 50;
+const GATHER_MS = 20;
+
+/**
  * How long a claim lasts: twice an attempt's timeout and a second, time enough to record the
  * outcome. A worker that died mid-attempt holds its messages this long.
  */
@@ -37,7 +46,7 @@ export function retryDelayMs(attempt: number, { retryBaseMs, retryMaxMs }: Pick<
 
 /**
  * Delivers webhooks in this process, as any number of other processes may at once. A round
- * numbers newly committed events (the feed's sequencer), queues them for each endpoint, claims
+ * numbers newly committed events (the feed's sequencer, when due: FEED_NUMBERING_DUE), queues them for each endpoint, claims
  * messages due (a lease: SKIP LOCKED, one customer's first message only) up to `concurrency` in
  * flight, and records the outcomes of the attempts that ended. Nothing is held in memory but the
  * attempts in flight: a killed process leaves its claims to run out and be taken again.
@@ -50,9 +59,22 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
   let inFlight = 0;
   /** Outcomes not recorded yet: kept until a round records them (the database may be away). */
   const ended: MessageOutcome[] = [];
+  let gathering: NodeJS.Timeout | undefined;
+  /** An attempt ended: a round soon (ROUND_AFTER_ENDED, GATHER_MS). */
+  const attemptEnded = () => {
+    if (ended.length >= ROUND_AFTER_ENDED || inFlight === 0) {
+      clearTimeout(gathering);
+      gathering = undefined;
+      wake();
+    } else {
+      gathering ??= setTimeout(() => {
+        gathering = undefined;
+        wake();
+      }, GATHER_MS).unref();
+    }
+  };
 
-  async function attempt(message: ClaimedMessage): Promise<MessageOutcome> {
-    const body = JSON.stringify(present(message.event));
+  async function attempt(message: ClaimedMessage, body: string): Promise<MessageOutcome> {
     const outcome = await sender.send(message.url, signatureHeaders(message.secret, message.event.id, body), body);
     const delivered = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
     return {
@@ -68,9 +90,9 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     };
   }
 
-  function start(message: ClaimedMessage) {
+  function start(message: ClaimedMessage, body: string) {
     inFlight += 1;
-    attempt(message)
+    attempt(message, body)
       .catch((error: Error): MessageOutcome => ({
         endpointId: message.endpoint_id,
         eventId: message.event.id,
@@ -85,7 +107,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
       .then((outcome) => {
         inFlight -= 1;
         ended.push(outcome);
-        wake();
+        attemptEnded();
       });
   }
 
@@ -97,12 +119,18 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
       ended.splice(0, batch.length);
     }
     if (stopping.signal.aborted) return false;
-    await sequence();
+    if (await store.feedNumberingDue()) await sequence();
     const read = await store.queueFromFeed(QUEUE_BATCH);
     const free = config.concurrency - inFlight;
     if (free <= 0) return read === QUEUE_BATCH;
     const claimed = await store.claim(free, leaseMs);
-    for (const message of claimed) start(message);
+    // One body per event, however many endpoints it goes to in this claim.
+    const bodies = new Map<string, string>();
+    for (const message of claimed) {
+      let body = bodies.get(message.event.id);
+      if (body === undefined) bodies.set(message.event.id, (body = JSON.stringify(present(message.event))));
+      start(message, body);
+    }
     return read === QUEUE_BATCH || claimed.length === free;
   }
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { PATIENT_DATABASE_BOUNDS, until } from './wait.js';
 
@@ -13,6 +14,8 @@ export interface WorkerProcess {
   logged(text: string): Promise<void>;
   /** Resolves once the process works on jobs. */
   ready(): Promise<void>;
+  /** The process's CPU priority (its nice value), as the kernel has it. */
+  nice(): Promise<number>;
   /** Sends `signal` and waits for the exit: its code, or the signal that ended it. */
   stop(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -46,6 +49,11 @@ export function startWorkerProcess(databaseUrl: string, env: Record<string, stri
     output: () => output,
     logged,
     ready: () => logged('working on async action jobs'),
+    async nice() {
+      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
+      // The 19th field; the command (the 2nd) is in parentheses and may hold spaces.
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    },
     async stop(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const [code, endedBy] = await exited;
