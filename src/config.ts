@@ -305,11 +305,12 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
     apiKeys = [generatedApiKey];
   }
   const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+  const database: DatabaseConfig = env.DATABASE_URL
+    ? { kind: 'postgres', url: env.DATABASE_URL }
+    : { kind: 'embedded', dataDir: resolve(env.DATA_DIR) };
   return {
     production,
-    database: env.DATABASE_URL
-      ? { kind: 'postgres', url: env.DATABASE_URL }
-      : { kind: 'embedded', dataDir: resolve(env.DATA_DIR) },
+    database,
     databasePool: {
       size: env.DATABASE_POOL_SIZE,
       connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
@@ -334,7 +335,7 @@ export function loadConfig(source: Record<string, string | undefined>, { termina
       nice: env.WORKER_NICE,
       pollSeconds: env.WORKER_POLL_SECONDS,
       batchSize: env.JOB_BATCH_SIZE,
-      importLanes: env.DATABASE_URL ? env.JOB_IMPORT_LANES : 1,
+      importLanes: database.kind === 'embedded' ? 1 : env.JOB_IMPORT_LANES,
       timeoutSeconds: env.JOB_TIMEOUT_SECONDS,
       retries: env.JOB_RETRIES,
       reportRetentionHours: env.ASYNC_ACTION_REPORT_RETENTION_HOURS,

@@ -52,6 +52,9 @@ export interface BatchProgress {
   lane?: number;
 }
 
+/** An action not ended yet: waiting for a worker or being worked on (a partial index keeps these). */
+export const UNFINISHED_ACTION = "status IN ('ENQUEUED', 'IN_PROGRESS')";
+
 const COLUMNS = `id, type, status, request_id, params, input_size, input_read, position,
   coalesce(lane_positions, '{}') AS lane_positions, done_count, failed_count, error,
   ${isoTimestamp('created_at')}, ${isoTimestamp('updated_at')}, ${isoTimestamp('started_at')}, ${isoTimestamp('finished_at')},
@@ -169,7 +172,7 @@ export function createAsyncActionStore(db: pg.Pool, { reportRetentionHours }: { 
         `UPDATE async_actions
          SET status = 'IN_PROGRESS', lease_token = $2, worker = $3, claims = claims + 1,
              started_at = COALESCE(started_at, $4::timestamptz), updated_at = $4::timestamptz
-         WHERE id = $1 AND status IN ('ENQUEUED', 'IN_PROGRESS')
+         WHERE id = $1 AND ${UNFINISHED_ACTION}
          RETURNING ${COLUMNS}`,
         [id, token, worker, now],
       );
@@ -285,7 +288,7 @@ export function createAsyncActionStore(db: pg.Pool, { reportRetentionHours }: { 
       const result = await tx.query(
         `UPDATE async_actions SET status = 'FAILED', lease_token = NULL, error = $2, updated_at = $3, finished_at = $3,
            started_at = COALESCE(started_at, $3), ${REPORT_ENDS}
-         WHERE id = $1 AND status IN ('ENQUEUED', 'IN_PROGRESS')`,
+         WHERE id = $1 AND ${UNFINISHED_ACTION}`,
         [id, error, now, reportRetentionHours, REPORTED_TYPES],
       );
       if (result.rowCount !== 1) return false;

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { EventRow } from '../customers/repository/index.js';
+import { UNFINISHED_ACTION } from '../jobs/store.js';
 import { isoTimestamp } from '../customers/repository/statements.js';
 import { withTransaction, type Queryable } from '../transaction.js';
 
@@ -150,7 +151,7 @@ const CLAIM = `
  */
 const FEED_NUMBERING_DUE = `
   SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
-    OR NOT EXISTS (SELECT 1 FROM async_actions WHERE status IN ('ENQUEUED', 'IN_PROGRESS')) AS due`;
+    OR NOT EXISTS (SELECT 1 FROM async_actions WHERE ${UNFINISHED_ACTION}) AS due`;
 
 /** The endpoints of a batch of outcomes, locked in id order (see the chains above). */
 const LOCK_ENDPOINTS_TO_RECORD = 'SELECT id FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';

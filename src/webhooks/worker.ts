@@ -46,10 +46,11 @@ export function retryDelayMs(attempt: number, { retryBaseMs, retryMaxMs }: Pick<
 
 /**
  * Delivers webhooks in this process, as any number of other processes may at once. A round
- * numbers newly committed events (the feed's sequencer, when due: FEED_NUMBERING_DUE), queues them for each endpoint, claims
- * messages due (a lease: SKIP LOCKED, one customer's first message only) up to `concurrency` in
- * flight, and records the outcomes of the attempts that ended. Nothing is held in memory but the
- * attempts in flight: a killed process leaves its claims to run out and be taken again.
+ * numbers newly committed events (the feed's sequencer, when due: FEED_NUMBERING_DUE), queues
+ * them for each endpoint, claims messages due (a lease: SKIP LOCKED, one customer's first
+ * message only) up to `concurrency` in flight, and records the outcomes of the attempts that
+ * ended. Nothing is held in memory but the attempts in flight: a killed process leaves its claims
+ * to run out and be taken again.
  */
 export function startDeliveryWorker({ store, sender, sequence, present, config, log }: DeliveryWorkerOptions) {
   const stopping = new AbortController();
