@@ -1,32 +1,14 @@
-import type pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createWebhookStore, type MessageOutcome } from '../src/webhooks/store.js';
 import { useTestApp } from './support/app.js';
 import { unique } from './support/customers.js';
-import type { Statement } from './support/plans.js';
+import { recordingPool, type Statement } from './support/plans.js';
 
 // No worker: this test drives the delivery statements itself.
 const test = useTestApp({ WORKER_ENABLED: 'false', WEBHOOK_ALLOW_PRIVATE_URLS: 'true', RATE_LIMIT_PER_MINUTE: '0' });
 
 const CUSTOMERS = 400;
 const CONCURRENT_REQUESTS = 8;
-
-/** The webhook store over a pool whose connections record every statement sent, in order. */
-function recordingWebhookStore(db: pg.Pool) {
-  const statements: Statement[] = [];
-  const recording = Object.create(db) as pg.Pool;
-  recording.connect = (async () => {
-    const client = await db.connect();
-    const recorded = Object.create(client) as pg.PoolClient;
-    recorded.query = ((text: string, values?: unknown[]) => {
-      statements.push({ text, values: values ?? [] });
-      return client.query(text, values);
-    }) as pg.PoolClient['query'];
-    recorded.release = (error?: Error | boolean) => client.release(error);
-    return recorded;
-  }) as pg.Pool['connect'];
-  return { store: createWebhookStore(recording), statements };
-}
 
 interface PlanNode {
   'Node Type': string;
@@ -46,7 +28,7 @@ const withoutTransaction = (statements: Statement[]) =>
  * Without `settings`, the planner settings are left out. Delivery log ids are renamed, as the
  * call itself committed them.
  */
-async function executedPlan(statements: Statement[], main: RegExp, { settings = true } = {}): Promise<PlanNode[]> {
+async function replayedPlan(statements: Statement[], main: RegExp, { settings = true } = {}): Promise<PlanNode[]> {
   const sent = withoutTransaction(statements);
   const index = sent.findIndex((statement) => main.test(statement.text));
   expect(index).toBeGreaterThanOrEqual(0);
@@ -108,7 +90,8 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
     await Promise.all(Array.from({ length: CONCURRENT_REQUESTS }, client));
     // The feed numbers the events; the store queues them for both endpoints.
     await test.api.get('/v1/customer-events?limit=1').expect(200);
-    const { store, statements } = recordingWebhookStore(test.db);
+    const { pool, statements } = recordingPool(test.db);
+    const store = createWebhookStore(pool);
     while ((await store.queueFromFeed(300)) > 0);
     statements.length = 0;
     const claimed = await store.claim(100, 60_000);
@@ -144,24 +127,24 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
 
   it('left to its statistics, the planner reads the whole queue (what the settings are for)', async () => {
     const plans = [
-      await executedPlan(claimStatements, CLAIM, { settings: false }),
-      await executedPlan(recordStatements, RECORD, { settings: false }),
-      await executedPlan(queueStatements, QUEUE, { settings: false }),
+      await replayedPlan(claimStatements, CLAIM, { settings: false }),
+      await replayedPlan(recordStatements, RECORD, { settings: false }),
+      await replayedPlan(queueStatements, QUEUE, { settings: false }),
     ];
     expect(plans.some(readsWholeQueue)).toBe(true);
   });
 
   it('claims through the heads index and finds the claimed rows by TID', async () => {
-    const plan = await executedPlan(claimStatements, CLAIM);
+    const plan = await replayedPlan(claimStatements, CLAIM);
     expectKeyedPaths(plan);
     expect(plan.map((node) => node['Node Type'])).toContain('Tid Scan');
   });
 
   it('records outcomes by key', async () => {
-    expectKeyedPaths(await executedPlan(recordStatements, RECORD));
+    expectKeyedPaths(await replayedPlan(recordStatements, RECORD));
   });
 
   it('queues events by key', async () => {
-    expectKeyedPaths(await executedPlan(queueStatements, QUEUE));
+    expectKeyedPaths(await replayedPlan(queueStatements, QUEUE));
   });
 });
