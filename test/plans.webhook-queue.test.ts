@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createWebhookStore, type MessageOutcome } from '../src/webhooks/store.js';
+import { createWebhookStore, type MessageOutcome, type WebhookStore } from '../src/webhooks/store.js';
 import { useTestApp } from './support/app.js';
 import { unique } from './support/customers.js';
 import { recordingPool, type Statement } from './support/plans.js';
@@ -58,8 +58,18 @@ const readsWholeQueue = (plan: PlanNode[]) =>
   );
 
 const CLAIM = /claimable/;
-const RECORD = /jsonb_to_recordset/;
+const RECORD = /"deliveryId" text/;
+const READ = /sendable/;
 const QUEUE = /INSERT INTO webhook_messages/;
+
+/** Reads the whole feed for every endpoint and queues it, sending nothing (a worker whose attempts are all taken). */
+async function queueTheFeed(store: WebhookStore) {
+  for (;;) {
+    const { ranges } = await store.readFeed(300, 0, 60_000, 'plan-test');
+    if (ranges.length === 0) return;
+    await store.record({ outcomes: [], ranges: ranges.map((range) => ({ ...range, sent: [] })) }, 86_400_000, 'whd_test');
+  }
+}
 
 /** The queue read by key only: it is read, and nothing reads it whole. */
 function expectKeyedPaths(plan: PlanNode[]) {
@@ -92,7 +102,7 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
     await test.api.get('/v1/customer-events?limit=1').expect(200);
     const { pool, statements } = recordingPool(test.db);
     const store = createWebhookStore(pool);
-    while ((await store.queueFromFeed(300)) > 0);
+    await queueTheFeed(store);
     statements.length = 0;
     const claimed = await store.claim(100, 60_000);
     claimStatements = statements.splice(0);
@@ -106,13 +116,14 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
       durationMs: 1,
       delivered: index % 2 === 0,
       retryInMs: 1000,
+      direct: false,
     }));
-    await store.recordOutcomes(outcomes, 86_400_000, 'whd_test');
+    await store.record({ outcomes }, 86_400_000, 'whd_test');
     recordStatements = statements.splice(0);
     // The queue has caught up with the feed: one more event, for a queueing statement to plan.
     await test.api.post('/v1/customers', { source_id: unique('queued') }).expect(200);
     await test.api.get('/v1/customer-events?limit=1').expect(200);
-    await store.queueFromFeed(300);
+    await queueTheFeed(store);
     queueStatements = statements.splice(0);
   }, 120_000);
 
@@ -129,6 +140,7 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
     const plans = [
       await replayedPlan(claimStatements, CLAIM, { settings: false }),
       await replayedPlan(recordStatements, RECORD, { settings: false }),
+      await replayedPlan(queueStatements, READ, { settings: false }),
       await replayedPlan(queueStatements, QUEUE, { settings: false }),
     ];
     expect(plans.some(readsWholeQueue)).toBe(true);
@@ -142,6 +154,10 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
 
   it('records outcomes by key', async () => {
     expectKeyedPaths(await replayedPlan(recordStatements, RECORD));
+  });
+
+  it('reads the feed, and finds the customers with messages queued, by key', async () => {
+    expectKeyedPaths(await replayedPlan(queueStatements, READ));
   });
 
   it('queues events by key', async () => {

@@ -60,7 +60,45 @@ export interface MessageOutcome {
   delivered: boolean;
   /** When not delivered: how long until the next attempt. */
   retryInMs: number;
+  /**
+   * Sent straight from the feed (READ_FEED), with no message queued for it: the outcome is only
+   * logged (and counts toward the endpoint's stretch of failures); the range's closing queues what
+   * was not delivered.
+   */
+  direct: boolean;
 }
+
+/** A range of the feed a worker read for an endpoint, under a lease (READ_FEED). */
+export interface FeedRange {
+  endpointId: string;
+  /** The lease's token: only its holder closes the range. */
+  lease: string;
+  /** The endpoint's feed position when read, and the last position read. */
+  after: string;
+  through: string;
+}
+
+/** An event of a range sent straight away, to be sent once more if it is not delivered. */
+export interface SentFromFeed {
+  eventId: string;
+  /** In flight when the range closes: it is queued as a message under the range's lease (attempt 1). */
+  state: 'delivered' | 'failed' | 'in-flight';
+  retryInMs: number;
+}
+
+/** A range to close, and what became of the events sent from it. */
+export interface ClosingRange extends FeedRange {
+  sent: readonly SentFromFeed[];
+}
+
+/** What READ_FEED read: the ranges, and the events to send at once (first attempts). */
+export interface FeedRead {
+  ranges: FeedRange[];
+  messages: ClaimedMessage[];
+}
+
+/** Most events a range's closing reads (only more than the range when a replay moved the position back). */
+const CLOSE_LIMIT = 1000;
 
 const ENDPOINT_COLUMNS = `id, url, events, description, enabled, secret, ${isoTimestamp('created_at')}`;
 const DELIVERY_COLUMNS = `id, event_id, attempt, status_code, error, duration_ms, ${isoTimestamp('created_at')}`;
@@ -69,46 +107,114 @@ const DELIVERY_COLUMNS = `id, event_id, attempt, status_code, error, duration_ms
  * A customer's messages to an endpoint form a chain, sent one at a time in feed order: only its
  * first message (the chain's head) has a `next_attempt_at`; the others wait with none, and are
  * found through no index when messages are claimed. Whoever adds to a chain or removes its head
- * holds the endpoint's row lock first (LOCK_ENDPOINTS_TO_QUEUE, LOCK_ENDPOINTS_TO_RECORD), and
- * then reads the chain in a statement of its own: each sees what the other committed, so a chain
- * always has exactly one head.
+ * holds the endpoint's row lock first (LOCK_ENDPOINTS_TO_RECORD, which closes ranges of the feed
+ * too), and then reads the chain in a statement of its own: each sees what the other committed, so
+ * a chain always has exactly one head. A chain is started only by the closing of a range of the
+ * feed, and only the holder of the range's lease closes it; so while a worker holds it, the
+ * customers READ_FEED found with no chain keep none, and their events sent at once stay in order.
  */
 
-/** The endpoints behind the feed, locked in id order; one that has caught up is not even locked (an idle worker writes nothing). */
-const LOCK_ENDPOINTS_TO_QUEUE = `
-  SELECT id FROM webhook_endpoints
-  WHERE enabled AND feed_position < (SELECT last_position FROM customer_event_feed WHERE id = 1)
-  ORDER BY id FOR UPDATE`;
+/** An event as its webhook body shows it (the feed's fields; the worker adds `object`). */
+const EVENT_JSON = `json_build_object('id', event.id, 'type', event.type, 'data', event.data, 'group_id', event.group_id,
+  'created_at', to_char(event.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
 
 /**
- * Queues a message for each event after the endpoint's feed position whose type it takes (a head
- * when its customer has no message queued yet), and moves the position past the events read. The
- * feed only ever grows at its end (feed.ts), so a position once passed has nothing left behind it.
+ * The endpoints behind the feed whose range no worker holds, locked in id order; one that has
+ * caught up is not even locked (an idle worker writes nothing), one locked by another worker is
+ * skipped this round.
  */
-const QUEUE_FROM_FEED = `
-  WITH batch AS (
-    SELECT endpoint.id AS endpoint_id, endpoint.events, event.id AS event_id, event.customer_id, event.position, event.type
+const LOCK_ENDPOINTS_TO_READ = `
+  SELECT id FROM webhook_endpoints
+  WHERE enabled AND feed_position < (SELECT last_position FROM customer_event_feed WHERE id = 1)
+    AND (feed_lease_until IS NULL OR feed_lease_until < now())
+  ORDER BY id FOR UPDATE SKIP LOCKED`;
+
+/**
+ * Reads the next range of the feed of each endpoint ($1), at most $2 events, and leases it to
+ * this worker ($5, for $4 ms). Of its events, those that can be sent at once, at most $3, come
+ * back with the endpoint: an event of a type the endpoint takes, its customer's first in the
+ * range, and of a customer with no message queued to the endpoint (whose chain is empty). The
+ * rest wait for the range's closing (CLOSE_RANGES), which queues them. So on the happy path
+ * an event is read, sent and logged, and never queued.
+ */
+const READ_FEED = `
+  WITH range AS MATERIALIZED (
+    SELECT endpoint.id AS endpoint_id, endpoint.events, endpoint.feed_position AS after,
+      event.id AS event_id, event.customer_id, event.position, event.type
     FROM webhook_endpoints AS endpoint CROSS JOIN LATERAL (
       SELECT id, customer_id, position, type FROM customer_events
       WHERE position > endpoint.feed_position ORDER BY position LIMIT $2
     ) AS event
     WHERE endpoint.id = ANY($1::text[])
+  ), leased AS (
+    UPDATE webhook_endpoints SET feed_lease = $5, feed_lease_until = now() + $4 * interval '1 millisecond'
+    WHERE id IN (SELECT endpoint_id FROM range)
+  ), sendable AS (
+    SELECT endpoint_id, event_id, position FROM (
+      SELECT endpoint_id, event_id, customer_id, position,
+        position = min(position) OVER (PARTITION BY endpoint_id, customer_id) AS first
+      FROM range WHERE type = ANY(events)
+    ) AS wanted
+    WHERE first AND NOT EXISTS (
+      SELECT 1 FROM webhook_messages AS queued
+      WHERE queued.endpoint_id = wanted.endpoint_id AND queued.customer_id = wanted.customer_id
+    )
+    ORDER BY position LIMIT $3
+  )
+  SELECT read.endpoint_id, read.after::text, read.through::text, endpoint.url, endpoint.secret,
+    sendable.event_id, (SELECT ${EVENT_JSON} FROM customer_events AS event WHERE event.id = sendable.event_id) AS event
+  FROM (SELECT endpoint_id, min(after) AS after, max(position) AS through FROM range GROUP BY endpoint_id) AS read
+  JOIN webhook_endpoints AS endpoint ON endpoint.id = read.endpoint_id
+  LEFT JOIN sendable ON sendable.endpoint_id = read.endpoint_id
+  ORDER BY sendable.position`;
+
+/**
+ * Closes the ranges ($1) this worker still holds the lease of: queues a message for each event
+ * of the range that the endpoint takes and that was not delivered when sent at once (each range's
+ * `sent`, by event id: a lookup, where a join would compare every event with every one sent), and
+ * moves the endpoint's position past the range. A message is its chain's head (due) when it is
+ * its customer's first in the range and the customer had none queued; a first attempt that
+ * failed is due after its backoff, one still in flight is queued under the range's lease with
+ * its attempt counted (its outcome is recorded as a message's). When the position was moved back
+ * meanwhile (a replay), the range is read from there, up to $2 events, and nothing sent counts
+ * as delivered. Answers the endpoints whose range it closed.
+ */
+const CLOSE_RANGES = `
+  WITH closing AS MATERIALIZED (
+    SELECT endpoint.id AS endpoint_id, endpoint.events, endpoint.feed_position, endpoint.feed_lease_until,
+      endpoint.feed_position = range.after AS unmoved, range.through, range.sent
+    FROM jsonb_to_recordset($1::jsonb) AS range("endpointId" text, lease text, after bigint, through bigint, sent jsonb)
+    JOIN webhook_endpoints AS endpoint ON endpoint.id = range."endpointId" AND endpoint.feed_lease = range.lease
+  ), batch AS MATERIALIZED (
+    SELECT closing.endpoint_id, closing.events, closing.feed_lease_until,
+      event.id AS event_id, event.customer_id, event.position, event.type,
+      CASE WHEN closing.unmoved THEN closing.sent -> event.id END AS sent
+    FROM closing CROSS JOIN LATERAL (
+      SELECT id, customer_id, position, type FROM customer_events
+      WHERE position > closing.feed_position AND position <= closing.through ORDER BY position LIMIT $2
+    ) AS event
+  ), undelivered AS (
+    SELECT endpoint_id, event_id, customer_id, position, feed_lease_until,
+      sent ->> 'state' AS state, (sent ->> 'retryInMs')::bigint AS "retryInMs"
+    FROM batch WHERE type = ANY(events) AND (sent ->> 'state') IS DISTINCT FROM 'delivered'
   ), queued AS (
-    INSERT INTO webhook_messages (endpoint_id, event_id, customer_id, position, next_attempt_at)
-    SELECT endpoint_id, event_id, customer_id, position,
+    INSERT INTO webhook_messages (endpoint_id, event_id, customer_id, position, attempts, next_attempt_at, lease_until)
+    SELECT endpoint_id, event_id, customer_id, position, CASE WHEN state IS NULL THEN 0 ELSE 1 END,
       CASE WHEN position = min(position) OVER (PARTITION BY endpoint_id, customer_id)
         AND NOT EXISTS (
           SELECT 1 FROM webhook_messages AS queued
-          WHERE queued.endpoint_id = batch.endpoint_id AND queued.customer_id = batch.customer_id
-        ) THEN now() END
-    FROM batch WHERE type = ANY(events)
+          WHERE queued.endpoint_id = undelivered.endpoint_id AND queued.customer_id = undelivered.customer_id
+        ) THEN CASE WHEN state = 'failed' THEN now() + "retryInMs" * interval '1 millisecond' ELSE now() END END,
+      CASE WHEN state = 'in-flight' THEN feed_lease_until END
+    FROM undelivered
     ON CONFLICT DO NOTHING
   ), moved AS (
-    UPDATE webhook_endpoints SET feed_position = read.last
-    FROM (SELECT endpoint_id, max(position) AS last FROM batch GROUP BY endpoint_id) AS read
-    WHERE webhook_endpoints.id = read.endpoint_id
+    UPDATE webhook_endpoints SET feed_position = coalesce(read.last, webhook_endpoints.feed_position),
+      feed_lease = NULL, feed_lease_until = NULL
+    FROM closing LEFT JOIN (SELECT endpoint_id, max(position) AS last FROM batch GROUP BY endpoint_id) AS read USING (endpoint_id)
+    WHERE webhook_endpoints.id = closing.endpoint_id
   )
-  SELECT count(*)::int AS read FROM batch`;
+  SELECT endpoint_id FROM closing`;
 
 /**
  * Claims chain heads due for an attempt. The claim is a lease, longer than an attempt may take: a
@@ -135,9 +241,7 @@ const CLAIM = `
     RETURNING message.endpoint_id, message.event_id, message.attempts
   )
   SELECT claimed.endpoint_id, endpoint.url, endpoint.secret, claimed.attempts,
-    (SELECT json_build_object('id', event.id, 'type', event.type, 'data', event.data, 'group_id', event.group_id,
-        'created_at', to_char(event.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-      FROM customer_events AS event WHERE event.id = claimed.event_id) AS event
+    (SELECT ${EVENT_JSON} FROM customer_events AS event WHERE event.id = claimed.event_id) AS event
   FROM claimed JOIN webhook_endpoints AS endpoint ON endpoint.id = claimed.endpoint_id`;
 
 /**
@@ -166,14 +270,16 @@ const LOCK_ENDPOINTS_TO_RECORD = 'SELECT id FROM webhook_endpoints WHERE id = AN
 const RECORD_OUTCOMES = `
   WITH outcome AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS outcome(
     "endpointId" text, "eventId" text, attempt int, "deliveryId" text, "statusCode" int, error text,
-    "durationMs" int, delivered boolean, "retryInMs" bigint)
+    "durationMs" int, delivered boolean, "retryInMs" bigint, direct boolean)
   ), logged AS (
     INSERT INTO webhook_deliveries (id, endpoint_id, event_id, attempt, status_code, error, duration_ms, created_at)
     SELECT "deliveryId", "endpointId", "eventId", attempt, "statusCode", error, "durationMs", now()
     FROM outcome WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = outcome."endpointId")
+    -- Recorded already, when a commit's answer was lost and the batch is recorded again.
+    ON CONFLICT (id) DO NOTHING
   ), done AS (
     DELETE FROM webhook_messages AS message USING outcome
-    WHERE outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
+    WHERE outcome.delivered AND NOT outcome.direct AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
       AND message.attempts = outcome.attempt
     RETURNING message.endpoint_id, message.customer_id, message.event_id
   ), promoted AS (
@@ -189,7 +295,7 @@ const RECORD_OUTCOMES = `
     UPDATE webhook_messages AS message
     SET lease_until = NULL, next_attempt_at = now() + outcome."retryInMs" * interval '1 millisecond'
     FROM outcome
-    WHERE NOT outcome.delivered AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
+    WHERE NOT outcome.delivered AND NOT outcome.direct AND message.endpoint_id = outcome."endpointId" AND message.event_id = outcome."eventId"
       AND message.attempts = outcome.attempt
   )
   UPDATE webhook_endpoints SET failing_since = CASE WHEN result.any_delivered THEN NULL ELSE now() END
@@ -221,6 +327,12 @@ const DISABLE_FAILING = `
  */
 const INDEX_PATHS_ONLY = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
   set_config('enable_mergejoin', 'off', true)`;
+
+/** A range as CLOSE_RANGES reads it: what became of its events sent, by event id. */
+const byEvent = ({ sent, ...range }: ClosingRange) => ({
+  ...range,
+  sent: Object.fromEntries(sent.map(({ eventId, state, retryInMs }) => [eventId, { state, retryInMs }])),
+});
 
 export function createWebhookStore(db: pg.Pool) {
   /** `work` in a transaction whose statements plan by index (INDEX_PATHS_ONLY). */
@@ -324,12 +436,26 @@ export function createWebhookStore(db: pg.Pool) {
     hasDelivery: async (endpointId: string, id: string): Promise<boolean> =>
       (await db.query('SELECT 1 FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2', [id, endpointId])).rowCount === 1,
 
-    /** QUEUE_FROM_FEED, at most `limit` events per endpoint: how many events it read. */
-    queueFromFeed: (limit: number): Promise<number> =>
+    /**
+     * READ_FEED: the next range of each endpoint behind the feed, leased for `leaseMs` under
+     * `lease`: `limit` events in all, shared evenly between the endpoints; of them, at most
+     * `sendLimit` to send at once.
+     */
+    readFeed: (limit: number, sendLimit: number, leaseMs: number, lease: string): Promise<FeedRead> =>
       onIndexPaths(async (tx) => {
-        const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_QUEUE)).rows.map((row: { id: string }) => row.id);
-        if (endpoints.length === 0) return 0;
-        return ((await tx.query(QUEUE_FROM_FEED, [endpoints, limit])).rows[0] as { read: number }).read;
+        const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_READ)).rows.map((row: { id: string }) => row.id);
+        if (endpoints.length === 0) return { ranges: [], messages: [] };
+        const perEndpoint = Math.ceil(limit / endpoints.length);
+        const rows = (await tx.query(READ_FEED, [endpoints, perEndpoint, sendLimit, leaseMs, lease])).rows as Array<
+          Pick<ClaimedMessage, 'endpoint_id' | 'url' | 'secret'> & { after: string; through: string; event: EventRow | null }
+        >;
+        const ranges = new Map<string, FeedRange>();
+        const messages: ClaimedMessage[] = [];
+        for (const { endpoint_id: endpointId, after, through, url, secret, event } of rows) {
+          if (!ranges.has(endpointId)) ranges.set(endpointId, { endpointId, lease, after, through });
+          if (event) messages.push({ endpoint_id: endpointId, url, secret, attempts: 1, event });
+        }
+        return { ranges: [...ranges.values()], messages };
       }),
 
     /** FEED_NUMBERING_DUE. */
@@ -339,14 +465,29 @@ export function createWebhookStore(db: pg.Pool) {
     claim: (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
       onIndexPaths(async (tx) => (await tx.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[]),
 
-    /** Records attempts (RECORD_OUTCOMES), and disables the endpoints failing for `disableAfterMs`, in one transaction. */
-    async recordOutcomes(outcomes: readonly MessageOutcome[], disableAfterMs: number, logIdPrefix: string): Promise<void> {
-      const endpoints = [...new Set(outcomes.map((outcome) => outcome.endpointId))];
+    /**
+     * In one transaction: closes `ranges` (CLOSE_RANGES), records attempts (RECORD_OUTCOMES), and disables the endpoints failing for
+     * `disableAfterMs`. Answers the endpoints whose range it closed (the others' leases ran out:
+     * their ranges are read again).
+     */
+    async record(
+      { outcomes, ranges = [] }: { outcomes: readonly MessageOutcome[]; ranges?: readonly ClosingRange[] },
+      disableAfterMs: number,
+      logIdPrefix: string,
+    ): Promise<Set<string>> {
+      const endpoints = [...new Set([...ranges, ...outcomes].map((item) => item.endpointId))].sort();
       const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
-      await onIndexPaths(async (tx) => {
+      return onIndexPaths(async (tx) => {
         await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
-        await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
+        const closed =
+          ranges.length === 0
+            ? []
+            : (await tx.query(CLOSE_RANGES, [JSON.stringify(ranges.map(byEvent)), CLOSE_LIMIT])).rows.map(
+                (row: { endpoint_id: string }) => row.endpoint_id,
+              );
+        if (outcomes.length > 0) await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
         if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
+        return new Set(closed);
       });
     },
   };

@@ -7,7 +7,7 @@ import type { CustomerEvent } from '../schemas/activity.js';
 import { newWebhookDeliveryId } from '../ids.js';
 import type { Sender } from './sender.js';
 import { signatureHeaders } from './signing.js';
-import type { ClaimedMessage, MessageOutcome, WebhookStore } from './store.js';
+import type { ClaimedMessage, FeedRange, MessageOutcome, SentFromFeed, WebhookStore } from './store.js';
 
 export interface DeliveryWorkerOptions {
   store: WebhookStore;
@@ -20,21 +20,28 @@ export interface DeliveryWorkerOptions {
   log: FastifyBaseLogger;
 }
 
-/** Events queued per endpoint per round. */
-const QUEUE_BATCH = 1000;
+/** Most events of the feed read per round, shared between the endpoints (READ_FEED). */
+const READ_LIMIT = 1000;
 
 /**
- * A round (record, sequence, queue, claim: four transactions) starts once this many attempts
- * ended, once none is left in flight, or GATHER_MS after an attempt ended, whichever comes first:
- * a round per attempt would spend most of the database's time on the rounds' fixed costs while
- * deliveries are many, and GATHER_MS is all a lone delivery's next one waits longer.
+ * A round (record and close, sequence, read the feed, claim: four transactions) starts once this
+ * many attempts ended, once none is left in flight, or GATHER_MS after an attempt ended, whichever
+ * comes first: a round per attempt would spend most of the database's time on the rounds' fixed
+ * costs while deliveries are many, and GATHER_MS is all a lone delivery's next one waits longer.
  */
 const ROUND_AFTER_ENDED = 50;
 const GATHER_MS = 20;
 
 /**
+ * A range of the feed is closed once every event sent from it was answered, or after this long:
+ * an attempt still in flight then is queued as a message (under the range's lease), and the
+ * endpoint's next events need not wait for a slow receiver's answer.
+ */
+const RANGE_HOLD_MS = 1000;
+
+/**
  * How long a claim lasts: twice an attempt's timeout and a second, time enough to record the
- * outcome. A worker that died mid-attempt holds its messages this long.
+ * outcome. A worker that died mid-attempt holds its messages (and its ranges of the feed) this long.
  */
 const leaseMsFor = (timeoutMs: number) => 2 * timeoutMs + 1000;
 
@@ -44,13 +51,37 @@ export function retryDelayMs(attempt: number, { retryBaseMs, retryMaxMs }: Pick<
   return Math.round(delay / 2 + Math.random() * (delay / 2));
 }
 
+/** An event sent straight from a range of the feed: what became of it so far. */
+interface SentEvent extends SentFromFeed {
+  /** The range's closing queued it as a message (it was in flight): its outcome is a message's. */
+  queued: boolean;
+}
+
+/** A range of the feed this worker holds, and the events it sent from it. */
+interface OpenRange {
+  range: FeedRange;
+  openedAt: number;
+  sent: SentEvent[];
+  inFlight: number;
+}
+
+/** An attempt that ended, to be recorded; `fromFeed` when its event was sent straight from the feed. */
+interface EndedAttempt {
+  outcome: Omit<MessageOutcome, 'direct'>;
+  fromFeed?: SentEvent;
+}
+
 /**
- * Delivers webhooks in this process, as any number of other processes may at once. A round
- * numbers newly committed events (the feed's sequencer, when due: FEED_NUMBERING_DUE), queues
- * them for each endpoint, claims messages due (a lease: SKIP LOCKED, one customer's first
- * message only) up to `concurrency` in flight, and records the outcomes of the attempts that
- * ended. Nothing is held in memory but the attempts in flight: a killed process leaves its claims
- * to run out and be taken again.
+ * Delivers webhooks in this process, as any number of other processes may at once. A round:
+ * - records the outcomes of the attempts that ended, and closes the ranges of the feed whose
+ *   events were all answered (CLOSE_RANGES: what was not delivered is queued);
+ * - numbers newly committed events (the feed's sequencer, when due: FEED_NUMBERING_DUE);
+ * - reads the next range of the feed of each endpoint, under a lease, and sends at once the
+ *   events that need not wait for an earlier one (READ_FEED): on the happy path, nothing is queued;
+ * - claims queued messages due (retries, and events behind one not delivered yet; a lease: SKIP
+ *   LOCKED, one customer's first message only) up to `concurrency` in flight.
+ * Nothing is held in memory but the attempts in flight and the ranges open: a killed process
+ * leaves its leases to run out, and its ranges and messages are read and claimed again.
  */
 export function startDeliveryWorker({ store, sender, sequence, present, config, log }: DeliveryWorkerOptions) {
   const stopping = new AbortController();
@@ -59,7 +90,9 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
   const leaseMs = leaseMsFor(config.timeoutMs);
   let inFlight = 0;
   /** Outcomes not recorded yet: kept until a round records them (the database may be away). */
-  const ended: MessageOutcome[] = [];
+  const ended: EndedAttempt[] = [];
+  /** The ranges of the feed this worker holds, by endpoint. */
+  const open = new Map<string, OpenRange>();
   let gathering: NodeJS.Timeout | undefined;
   /** An attempt ended: a round soon (ROUND_AFTER_ENDED, GATHER_MS). */
   const attemptEnded = () => {
@@ -75,7 +108,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     }
   };
 
-  async function attempt(message: ClaimedMessage, body: string): Promise<MessageOutcome> {
+  async function attempt(message: ClaimedMessage, body: string): Promise<EndedAttempt['outcome']> {
     const outcome = await sender.send(message.url, signatureHeaders(message.secret, message.event.id, body), body);
     const delivered = outcome.statusCode !== null && outcome.statusCode >= 200 && outcome.statusCode < 300;
     return {
@@ -91,10 +124,16 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     };
   }
 
-  function start(message: ClaimedMessage, body: string) {
+  function start(message: ClaimedMessage, body: string, from?: OpenRange) {
     inFlight += 1;
+    let fromFeed: SentEvent | undefined;
+    if (from) {
+      fromFeed = { eventId: message.event.id, state: 'in-flight', retryInMs: 0, queued: false };
+      from.sent.push(fromFeed);
+      from.inFlight += 1;
+    }
     attempt(message, body)
-      .catch((error: Error): MessageOutcome => ({
+      .catch((error: Error): EndedAttempt['outcome'] => ({
         endpointId: message.endpoint_id,
         eventId: message.event.id,
         attempt: message.attempts,
@@ -107,36 +146,69 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
       }))
       .then((outcome) => {
         inFlight -= 1;
-        ended.push(outcome);
+        if (from && fromFeed) {
+          fromFeed.state = outcome.delivered ? 'delivered' : 'failed';
+          fromFeed.retryInMs = outcome.retryInMs;
+          from.inFlight -= 1;
+        }
+        ended.push({ outcome, fromFeed });
         attemptEnded();
       });
   }
 
-  /** One round; true when there may be more to do at once. */
-  async function round(): Promise<boolean> {
-    if (ended.length > 0) {
-      const batch = ended.slice();
-      await store.recordOutcomes(batch, config.disableAfterMs, `whd_${randomBytes(5).toString('hex')}`);
-      ended.splice(0, batch.length);
-    }
-    if (stopping.signal.aborted) return false;
-    if (await store.feedNumberingDue()) await sequence();
-    const read = await store.queueFromFeed(QUEUE_BATCH);
-    const free = config.concurrency - inFlight;
-    if (free <= 0) return read === QUEUE_BATCH;
-    const claimed = await store.claim(free, leaseMs);
-    // One body per event, however many endpoints it goes to in this claim.
+  /** Starts the attempts of `messages`, serializing each event's body once. */
+  function startAll(messages: readonly ClaimedMessage[], from?: (message: ClaimedMessage) => OpenRange | undefined) {
     const bodies = new Map<string, string>();
-    for (const message of claimed) {
+    for (const message of messages) {
       let body = bodies.get(message.event.id);
       if (body === undefined) bodies.set(message.event.id, (body = JSON.stringify(present(message.event))));
-      start(message, body);
+      start(message, body, from?.(message));
     }
-    return read === QUEUE_BATCH || claimed.length === free;
   }
 
+  /** Records the attempts that ended and closes the ranges due (all answered, held RANGE_HOLD_MS, or stopping). */
+  async function recordAndClose() {
+    const now = Date.now();
+    const closing = [...open.values()].filter(
+      (range) => range.inFlight === 0 || stopping.signal.aborted || now - range.openedAt >= RANGE_HOLD_MS,
+    );
+    if (ended.length === 0 && closing.length === 0) return;
+    const batch = ended.slice();
+    const outcomes = batch.map(({ outcome, fromFeed }) => ({ ...outcome, direct: fromFeed !== undefined && !fromFeed.queued }));
+    const ranges = closing.map(({ range, sent }) => ({ ...range, sent: sent.map(({ queued: _queued, ...event }) => event) }));
+    const inFlightSent = closing.map((range) => range.sent.filter((event) => event.state === 'in-flight'));
+    const closed = await store.record({ outcomes, ranges }, config.disableAfterMs, `whd_${randomBytes(5).toString('hex')}`);
+    ended.splice(0, batch.length);
+    for (const [index, range] of closing.entries()) {
+      open.delete(range.range.endpointId);
+      // Queued as messages by the closing; a range whose lease ran out is another worker's now.
+      if (closed.has(range.range.endpointId)) for (const event of inFlightSent[index]!) event.queued = true;
+    }
+  }
+
+  /** One round; true when there may be more to do at once. */
+  async function round(): Promise<boolean> {
+    await recordAndClose();
+    if (stopping.signal.aborted) return false;
+    if (await store.feedNumberingDue()) await sequence();
+    // Read no more than can be sent now: the rest of the feed waits for free attempts, not in the queue.
+    let free = config.concurrency - inFlight;
+    let closeNow = false;
+    if (free > 0) {
+      const read = await store.readFeed(Math.min(free, READ_LIMIT), free, leaseMs, randomBytes(8).toString('hex'));
+      for (const range of read.ranges) open.set(range.endpointId, { range, openedAt: Date.now(), sent: [], inFlight: 0 });
+      startAll(read.messages, (message) => open.get(message.endpoint_id));
+      // A range with nothing sent from it (all queued behind earlier events, or none taken) closes at once.
+      closeNow = read.ranges.some((range) => open.get(range.endpointId)!.inFlight === 0);
+      free = config.concurrency - inFlight;
+    }
+    if (free <= 0) return closeNow;
+    const claimed = await store.claim(free, leaseMs);
+    startAll(claimed);
+    return closeNow || claimed.length === free;
+  }
   async function loop() {
-    while (!stopping.signal.aborted || inFlight > 0 || ended.length > 0) {
+    while (!stopping.signal.aborted || inFlight > 0 || ended.length > 0 || open.size > 0) {
       let busy = false;
       try {
         busy = await round();
