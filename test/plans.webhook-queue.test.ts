@@ -62,12 +62,14 @@ const RECORD = /"deliveryId" text/;
 const READ = /sendable/;
 const QUEUE = /INSERT INTO webhook_messages/;
 
+const LEASE = { leaseMs: 60_000, lease: 'plan-test' };
+
 /** Reads the whole feed for every endpoint and queues it, sending nothing (a worker whose attempts are all taken). */
 async function queueTheFeed(store: WebhookStore) {
   for (;;) {
-    const { ranges } = await store.readFeed(300, 0, 60_000, 'plan-test');
+    const { ranges } = await store.round({ readLimit: 300, free: 0, ...LEASE }, 86_400_000, 'whd_test');
     if (ranges.length === 0) return;
-    await store.record({ outcomes: [], ranges: ranges.map((range) => ({ ...range, sent: [] })) }, 86_400_000, 'whd_test');
+    await store.round({ ranges: ranges.map((range) => ({ ...range, sent: [] })), ...LEASE }, 86_400_000, 'whd_test');
   }
 }
 
@@ -104,7 +106,7 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
     const store = createWebhookStore(pool);
     await queueTheFeed(store);
     statements.length = 0;
-    const claimed = await store.claim(100, 60_000);
+    const { claimed } = await store.round({ free: 100, ...LEASE }, 86_400_000, 'whd_test');
     claimStatements = statements.splice(0);
     const outcomes: MessageOutcome[] = claimed.map((message, index) => ({
       endpointId: message.endpoint_id,
@@ -118,7 +120,7 @@ describe('the delivery statements on a queue whose statistics say it is empty', 
       retryInMs: 1000,
       direct: false,
     }));
-    await store.record({ outcomes }, 86_400_000, 'whd_test');
+    await store.round({ outcomes, ...LEASE }, 86_400_000, 'whd_test');
     recordStatements = statements.splice(0);
     // The queue has caught up with the feed: one more event, for a queueing statement to plan.
     await test.api.post('/v1/customers', { source_id: unique('queued') }).expect(200);

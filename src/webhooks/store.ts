@@ -334,6 +334,66 @@ const byEvent = ({ sent, ...range }: ClosingRange) => ({
   sent: Object.fromEntries(sent.map(({ eventId, state, retryInMs }) => [eventId, { state, retryInMs }])),
 });
 
+/** What a delivery round records, reads and claims (WebhookStore.round). */
+export interface RoundRequest {
+  outcomes?: readonly MessageOutcome[];
+  ranges?: readonly ClosingRange[];
+  readLimit?: number;
+  /** Attempts this worker may start now. */
+  free?: number;
+  leaseMs: number;
+  lease: string;
+}
+
+export interface RoundResult {
+  closed: Set<string>;
+  ranges: FeedRange[];
+  /** The events to send at once from the ranges read (first attempts). */
+  fromFeed: ClaimedMessage[];
+  /** The queued messages claimed. */
+  claimed: ClaimedMessage[];
+}
+
+/** Closes ranges, records outcomes and disables endpoints failing for `disableAfterMs`: the endpoints whose range it closed. */
+async function recordEnded(
+  tx: Queryable,
+  outcomes: readonly MessageOutcome[],
+  ranges: readonly ClosingRange[],
+  disableAfterMs: number,
+  logIdPrefix: string,
+): Promise<Set<string>> {
+  if (outcomes.length === 0 && ranges.length === 0) return new Set();
+  const endpoints = [...new Set([...ranges, ...outcomes].map((item) => item.endpointId))].sort();
+  const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
+  await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
+  const closed =
+    ranges.length === 0
+      ? []
+      : (await tx.query(CLOSE_RANGES, [JSON.stringify(ranges.map(byEvent)), CLOSE_LIMIT])).rows.map(
+          (row: { endpoint_id: string }) => row.endpoint_id,
+        );
+  if (outcomes.length > 0) await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
+  if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
+  return new Set(closed);
+}
+
+/** READ_FEED: `limit` events in all, shared evenly between the endpoints behind the feed; at most `sendLimit` to send at once. */
+async function readFeed(tx: Queryable, limit: number, sendLimit: number, leaseMs: number, lease: string): Promise<FeedRead> {
+  const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_READ)).rows.map((row: { id: string }) => row.id);
+  if (endpoints.length === 0) return { ranges: [], messages: [] };
+  const perEndpoint = Math.ceil(limit / endpoints.length);
+  const rows = (await tx.query(READ_FEED, [endpoints, perEndpoint, sendLimit, leaseMs, lease])).rows as Array<
+    Pick<ClaimedMessage, 'endpoint_id' | 'url' | 'secret'> & { after: string; through: string; event: EventRow | null }
+  >;
+  const ranges = new Map<string, FeedRange>();
+  const messages: ClaimedMessage[] = [];
+  for (const { endpoint_id: endpointId, after, through, url, secret, event } of rows) {
+    if (!ranges.has(endpointId)) ranges.set(endpointId, { endpointId, lease, after, through });
+    if (event) messages.push({ endpoint_id: endpointId, url, secret, attempts: 1, event });
+  }
+  return { ranges: [...ranges.values()], messages };
+}
+
 export function createWebhookStore(db: pg.Pool) {
   /** `work` in a transaction whose statements plan by index (INDEX_PATHS_ONLY). */
   const onIndexPaths = <T>(work: (tx: Queryable) => Promise<T>) =>
@@ -441,55 +501,32 @@ export function createWebhookStore(db: pg.Pool) {
      * `lease`: `limit` events in all, shared evenly between the endpoints; of them, at most
      * `sendLimit` to send at once.
      */
-    readFeed: (limit: number, sendLimit: number, leaseMs: number, lease: string): Promise<FeedRead> =>
-      onIndexPaths(async (tx) => {
-        const endpoints = (await tx.query(LOCK_ENDPOINTS_TO_READ)).rows.map((row: { id: string }) => row.id);
-        if (endpoints.length === 0) return { ranges: [], messages: [] };
-        const perEndpoint = Math.ceil(limit / endpoints.length);
-        const rows = (await tx.query(READ_FEED, [endpoints, perEndpoint, sendLimit, leaseMs, lease])).rows as Array<
-          Pick<ClaimedMessage, 'endpoint_id' | 'url' | 'secret'> & { after: string; through: string; event: EventRow | null }
-        >;
-        const ranges = new Map<string, FeedRange>();
-        const messages: ClaimedMessage[] = [];
-        for (const { endpoint_id: endpointId, after, through, url, secret, event } of rows) {
-          if (!ranges.has(endpointId)) ranges.set(endpointId, { endpointId, lease, after, through });
-          if (event) messages.push({ endpoint_id: endpointId, url, secret, attempts: 1, event });
-        }
-        return { ranges: [...ranges.values()], messages };
-      }),
-
     /** FEED_NUMBERING_DUE. */
     feedNumberingDue: async (): Promise<boolean> => ((await db.query(FEED_NUMBERING_DUE)).rows[0] as { due: boolean }).due,
 
-    /** CLAIM: at most `limit` messages, leased for `leaseMs`. */
-    claim: (limit: number, leaseMs: number): Promise<ClaimedMessage[]> =>
-      onIndexPaths(async (tx) => (await tx.query(CLAIM, [limit, leaseMs])).rows as ClaimedMessage[]),
-
     /**
-     * In one transaction: closes `ranges` (CLOSE_RANGES), records attempts (RECORD_OUTCOMES), and disables the endpoints failing for
-     * `disableAfterMs`. Answers the endpoints whose range it closed (the others' leases ran out:
-     * their ranges are read again).
+     * A delivery round's statements, in one transaction (each is skipped when it has nothing to do):
+     * - records what ended: closes `ranges` (CLOSE_RANGES), records `outcomes` (RECORD_OUTCOMES),
+     *   and disables the endpoints failing for `disableAfterMs`;
+     * - reads the feed (READ_FEED): the next range of each endpoint behind it, leased for `leaseMs`
+     *   under `lease`, `readLimit` events in all, shared evenly between the endpoints; of them, at
+     *   most `free` to send at once;
+     * - claims queued messages (CLAIM), as many as are still free, leased for `leaseMs`.
+     * Answers the endpoints whose range it closed (the others' leases ran out: their ranges are
+     * read again), the ranges read, and the messages to send.
      */
-    async record(
-      { outcomes, ranges = [] }: { outcomes: readonly MessageOutcome[]; ranges?: readonly ClosingRange[] },
+    round: (
+      { outcomes = [], ranges = [], readLimit = 0, free = 0, leaseMs, lease }: RoundRequest,
       disableAfterMs: number,
       logIdPrefix: string,
-    ): Promise<Set<string>> {
-      const endpoints = [...new Set([...ranges, ...outcomes].map((item) => item.endpointId))].sort();
-      const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
-      return onIndexPaths(async (tx) => {
-        await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
-        const closed =
-          ranges.length === 0
-            ? []
-            : (await tx.query(CLOSE_RANGES, [JSON.stringify(ranges.map(byEvent)), CLOSE_LIMIT])).rows.map(
-                (row: { endpoint_id: string }) => row.endpoint_id,
-              );
-        if (outcomes.length > 0) await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
-        if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
-        return new Set(closed);
-      });
-    },
+    ): Promise<RoundResult> =>
+      onIndexPaths(async (tx) => {
+        const closed = await recordEnded(tx, outcomes, ranges, disableAfterMs, logIdPrefix);
+        const read = readLimit > 0 ? await readFeed(tx, readLimit, free, leaseMs, lease) : { ranges: [], messages: [] };
+        const claimLimit = free - read.messages.length;
+        const claimed = claimLimit > 0 ? ((await tx.query(CLAIM, [claimLimit, leaseMs])).rows as ClaimedMessage[]) : [];
+        return { closed, ranges: read.ranges, fromFeed: read.messages, claimed };
+      }),
   };
 }
 

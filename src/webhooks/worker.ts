@@ -166,47 +166,39 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     }
   }
 
-  /** Records the attempts that ended and closes the ranges due (all answered, held RANGE_HOLD_MS, or stopping). */
-  async function recordAndClose() {
+  /** One round (WebhookStore.round); true when there may be more to do at once. */
+  async function round(): Promise<boolean> {
     const now = Date.now();
+    // The ranges due to close: all answered, held RANGE_HOLD_MS, or this worker stopping.
     const closing = [...open.values()].filter(
       (range) => range.inFlight === 0 || stopping.signal.aborted || now - range.openedAt >= RANGE_HOLD_MS,
     );
-    if (ended.length === 0 && closing.length === 0) return;
-    const batch = ended.slice();
-    const outcomes = batch.map(({ outcome, fromFeed }) => ({ ...outcome, direct: fromFeed !== undefined && !fromFeed.queued }));
+    const recorded = ended.length;
+    const outcomes = ended.map(({ outcome, fromFeed }) => ({ ...outcome, direct: fromFeed !== undefined && !fromFeed.queued }));
     const ranges = closing.map(({ range, sent }) => ({ ...range, sent: sent.map(({ queued: _queued, ...event }) => event) }));
     const inFlightSent = closing.map((range) => range.sent.filter((event) => event.state === 'in-flight'));
-    const closed = await store.record({ outcomes, ranges }, config.disableAfterMs, `whd_${randomBytes(5).toString('hex')}`);
-    ended.splice(0, batch.length);
+    if (!stopping.signal.aborted && (await store.feedNumberingDue())) await sequence();
+    // Read no more than can be sent now: the rest of the feed waits for free attempts, not in the queue.
+    const free = stopping.signal.aborted ? 0 : config.concurrency - inFlight;
+    const result = await store.round(
+      { outcomes, ranges, readLimit: Math.min(free, READ_LIMIT), free, leaseMs, lease: randomBytes(8).toString('hex') },
+      config.disableAfterMs,
+      `whd_${randomBytes(5).toString('hex')}`,
+    );
+    ended.splice(0, recorded);
     for (const [index, range] of closing.entries()) {
       open.delete(range.range.endpointId);
       // Queued as messages by the closing; a range whose lease ran out is another worker's now.
-      if (closed.has(range.range.endpointId)) for (const event of inFlightSent[index]!) event.queued = true;
+      if (result.closed.has(range.range.endpointId)) for (const event of inFlightSent[index]!) event.queued = true;
     }
+    for (const range of result.ranges) open.set(range.endpointId, { range, openedAt: Date.now(), sent: [], inFlight: 0 });
+    startAll(result.fromFeed, (message) => open.get(message.endpoint_id));
+    startAll(result.claimed);
+    // A range with nothing sent from it (all queued behind earlier events, or none taken) closes at
+    // once; otherwise the next round comes when attempts end (attemptEnded) or after pollMs.
+    return result.ranges.some((range) => open.get(range.endpointId)!.inFlight === 0);
   }
 
-  /** One round; true when there may be more to do at once. */
-  async function round(): Promise<boolean> {
-    await recordAndClose();
-    if (stopping.signal.aborted) return false;
-    if (await store.feedNumberingDue()) await sequence();
-    // Read no more than can be sent now: the rest of the feed waits for free attempts, not in the queue.
-    let free = config.concurrency - inFlight;
-    let closeNow = false;
-    if (free > 0) {
-      const read = await store.readFeed(Math.min(free, READ_LIMIT), free, leaseMs, randomBytes(8).toString('hex'));
-      for (const range of read.ranges) open.set(range.endpointId, { range, openedAt: Date.now(), sent: [], inFlight: 0 });
-      startAll(read.messages, (message) => open.get(message.endpoint_id));
-      // A range with nothing sent from it (all queued behind earlier events, or none taken) closes at once.
-      closeNow = read.ranges.some((range) => open.get(range.endpointId)!.inFlight === 0);
-      free = config.concurrency - inFlight;
-    }
-    if (free <= 0) return closeNow;
-    const claimed = await store.claim(free, leaseMs);
-    startAll(claimed);
-    return closeNow || claimed.length === free;
-  }
   async function loop() {
     while (!stopping.signal.aborted || inFlight > 0 || ended.length > 0 || open.size > 0) {
       let busy = false;
@@ -231,7 +223,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     async stop() {
       stopping.abort();
       await running;
-      sender.close();
+      await sender.close();
     },
   };
 }
