@@ -177,7 +177,8 @@ const READ_FEED = `
  * failed is due after its backoff, one still in flight is queued under the range's lease with
  * its attempt counted (its outcome is recorded as a message's). When the position was moved back
  * meanwhile (a replay), the range is read from there, up to $2 events, and nothing sent counts
- * as delivered. Answers the endpoints whose range it closed.
+ * as delivered. Answers the attempts in flight it queued (none of a range whose lease ran out: that
+ * range is another worker's now, and an attempt's outcome is then only logged).
  */
 const CLOSE_RANGES = `
   WITH closing AS MATERIALIZED (
@@ -208,13 +209,14 @@ const CLOSE_RANGES = `
       CASE WHEN state = 'in-flight' THEN feed_lease_until END
     FROM undelivered
     ON CONFLICT DO NOTHING
+    RETURNING endpoint_id, event_id, lease_until
   ), moved AS (
     UPDATE webhook_endpoints SET feed_position = coalesce(read.last, webhook_endpoints.feed_position),
       feed_lease = NULL, feed_lease_until = NULL
     FROM closing LEFT JOIN (SELECT endpoint_id, max(position) AS last FROM batch GROUP BY endpoint_id) AS read USING (endpoint_id)
     WHERE webhook_endpoints.id = closing.endpoint_id
   )
-  SELECT endpoint_id FROM closing`;
+  SELECT endpoint_id, event_id FROM queued WHERE lease_until IS NOT NULL`;
 
 /**
  * Claims chain heads due for an attempt. The claim is a lease, longer than an attempt may take: a
@@ -346,7 +348,8 @@ export interface RoundRequest {
 }
 
 export interface RoundResult {
-  closed: Set<string>;
+  /** The attempts in flight that closing their ranges queued as messages: their outcomes are messages' now. */
+  queuedInFlight: Array<{ endpoint_id: string; event_id: string }>;
   ranges: FeedRange[];
   /** The events to send at once from the ranges read (first attempts). */
   fromFeed: ClaimedMessage[];
@@ -354,27 +357,23 @@ export interface RoundResult {
   claimed: ClaimedMessage[];
 }
 
-/** Closes ranges, records outcomes and disables endpoints failing for `disableAfterMs`: the endpoints whose range it closed. */
+/** Closes ranges, records outcomes and disables endpoints failing for `disableAfterMs`: the attempts in flight queued. */
 async function recordEnded(
   tx: Queryable,
   outcomes: readonly MessageOutcome[],
   ranges: readonly ClosingRange[],
   disableAfterMs: number,
   logIdPrefix: string,
-): Promise<Set<string>> {
-  if (outcomes.length === 0 && ranges.length === 0) return new Set();
+): Promise<RoundResult['queuedInFlight']> {
+  if (outcomes.length === 0 && ranges.length === 0) return [];
   const endpoints = [...new Set([...ranges, ...outcomes].map((item) => item.endpointId))].sort();
   const failing = [...new Set(outcomes.filter((outcome) => !outcome.delivered).map((outcome) => outcome.endpointId))];
   await tx.query(LOCK_ENDPOINTS_TO_RECORD, [endpoints]);
-  const closed =
-    ranges.length === 0
-      ? []
-      : (await tx.query(CLOSE_RANGES, [JSON.stringify(ranges.map(byEvent)), CLOSE_LIMIT])).rows.map(
-          (row: { endpoint_id: string }) => row.endpoint_id,
-        );
+  const queuedInFlight =
+    ranges.length === 0 ? [] : (await tx.query(CLOSE_RANGES, [JSON.stringify(ranges.map(byEvent)), CLOSE_LIMIT])).rows;
   if (outcomes.length > 0) await tx.query(RECORD_OUTCOMES, [JSON.stringify(outcomes)]);
   if (failing.length > 0) await tx.query(DISABLE_FAILING, [failing, disableAfterMs, logIdPrefix]);
-  return new Set(closed);
+  return queuedInFlight as RoundResult['queuedInFlight'];
 }
 
 /** READ_FEED: `limit` events in all, shared evenly between the endpoints behind the feed; at most `sendLimit` to send at once. */
@@ -512,8 +511,8 @@ export function createWebhookStore(db: pg.Pool) {
      *   under `lease`, `readLimit` events in all, shared evenly between the endpoints; of them, at
      *   most `free` to send at once;
      * - claims queued messages (CLAIM), as many as are still free, leased for `leaseMs`.
-     * Answers the endpoints whose range it closed (the others' leases ran out: their ranges are
-     * read again), the ranges read, and the messages to send.
+     * Answers the attempts in flight that closing their ranges queued, the ranges read, and the
+     * messages to send.
      */
     round: (
       { outcomes = [], ranges = [], readLimit = 0, free = 0, leaseMs, lease }: RoundRequest,
@@ -521,11 +520,11 @@ export function createWebhookStore(db: pg.Pool) {
       logIdPrefix: string,
     ): Promise<RoundResult> =>
       onIndexPaths(async (tx) => {
-        const closed = await recordEnded(tx, outcomes, ranges, disableAfterMs, logIdPrefix);
+        const queuedInFlight = await recordEnded(tx, outcomes, ranges, disableAfterMs, logIdPrefix);
         const read = readLimit > 0 ? await readFeed(tx, readLimit, free, leaseMs, lease) : { ranges: [], messages: [] };
         const claimLimit = free - read.messages.length;
         const claimed = claimLimit > 0 ? ((await tx.query(CLAIM, [claimLimit, leaseMs])).rows as ClaimedMessage[]) : [];
-        return { closed, ranges: read.ranges, fromFeed: read.messages, claimed };
+        return { queuedInFlight, ranges: read.ranges, fromFeed: read.messages, claimed };
       }),
   };
 }

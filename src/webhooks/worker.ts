@@ -176,7 +176,6 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     const recorded = ended.length;
     const outcomes = ended.map(({ outcome, fromFeed }) => ({ ...outcome, direct: fromFeed !== undefined && !fromFeed.queued }));
     const ranges = closing.map(({ range, sent }) => ({ ...range, sent: sent.map(({ queued: _queued, ...event }) => event) }));
-    const inFlightSent = closing.map((range) => range.sent.filter((event) => event.state === 'in-flight'));
     if (!stopping.signal.aborted && (await store.feedNumberingDue())) await sequence();
     // Read no more than can be sent now: the rest of the feed waits for free attempts, not in the queue.
     const free = stopping.signal.aborted ? 0 : config.concurrency - inFlight;
@@ -186,10 +185,10 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
       `whd_${randomBytes(5).toString('hex')}`,
     );
     ended.splice(0, recorded);
-    for (const [index, range] of closing.entries()) {
-      open.delete(range.range.endpointId);
-      // Queued as messages by the closing; a range whose lease ran out is another worker's now.
-      if (result.closed.has(range.range.endpointId)) for (const event of inFlightSent[index]!) event.queued = true;
+    for (const range of closing) open.delete(range.range.endpointId);
+    for (const { endpoint_id: endpointId, event_id: eventId } of result.queuedInFlight) {
+      const event = closing.find((range) => range.range.endpointId === endpointId)?.sent.find((sent) => sent.eventId === eventId);
+      if (event) event.queued = true;
     }
     for (const range of result.ranges) open.set(range.endpointId, { range, openedAt: Date.now(), sent: [], inFlight: 0 });
     startAll(result.fromFeed, (message) => open.get(message.endpoint_id));
