@@ -8,7 +8,8 @@
  * Reports the healthy endpoint's delivery lag (receipt - event created_at, p50/p99), how long the
  * flaky endpoint's backlog takes to drain once the writes stop, the server's memory, and the
  * write path with endpoints against without: at the fixed rate (achieved rate, latency) and at
- * saturation (16 writers back to back, --saturation-seconds each), and where the CPU went.
+ * saturation (16 writers back to back, --saturation-seconds each, in --saturation-rounds rounds:
+ * the median ratio), and where the CPU went.
  * Deliveries run in an `npm run worker` process beside a server that only serves, or with
  * `--deliveries server` in the server's own worker (retries: see RETRY_BASE_MS). Needs a PostgreSQL server whose role may
  * create databases: BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres.
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '60' },
     customers: { type: 'string', default: '5000' },
     'saturation-seconds': { type: 'string', default: '15' },
+    'saturation-rounds': { type: 'string', default: '3' },
     deliveries: { type: 'string', default: 'worker' },
   },
 });
@@ -47,6 +49,13 @@ const SECONDS = Number(args.seconds);
 const CUSTOMERS = Number(args.customers);
 const SATURATION_SECONDS = Number(args['saturation-seconds']);
 const SATURATION_WRITERS = 16;
+/**
+ * Saturation rounds, each without then with endpoints: the first in the run's flow above, each
+ * further one after the drain, with the endpoints deleted for its "without" half and two fresh ones
+ * (same receivers) for its "with" half. The ratio reported is the median of the rounds' ratios:
+ * one 15 s round on this shared machine swings by a tenth either way.
+ */
+const SATURATION_ROUNDS = Number(args['saturation-rounds']);
 /**
  * Where deliveries run: `worker`, in an `npm run worker` process beside a server that only serves
  * (WORKER_ENABLED=false), at that process's own lower CPU priority (WORKER_NICE); or `server`, in
@@ -230,6 +239,28 @@ function sampleMemory(pid: number) {
   };
 }
 
+/** Registers an endpoint for each receiver (it follows the feed from its end): their ids. */
+async function createEndpoints(base: string, receivers: Array<{ url: string }>): Promise<string[]> {
+  const ids: string[] = [];
+  for (const receiver of receivers) {
+    const response = await fetch(`${base}/v1/webhooks`, {
+      method: 'POST',
+      headers: JSON_APP,
+      body: JSON.stringify({ url: receiver.url }),
+    });
+    if (response.status !== 200) throw new Error(`webhook create: ${response.status} ${await response.text()}`);
+    ids.push(((await response.json()) as { id: string }).id);
+  }
+  return ids;
+}
+
+async function deleteEndpoints(base: string, ids: string[]) {
+  for (const id of ids) {
+    const response = await fetch(`${base}/v1/webhooks/${id}`, { method: 'DELETE', headers: APP });
+    if (response.status !== 204) throw new Error(`webhook delete: ${response.status} ${await response.text()}`);
+  }
+}
+
 async function main() {
   const name = `bench_webhooks_${randomBytes(6).toString('hex')}`;
   const url = databaseUrl(name);
@@ -302,20 +333,12 @@ async function main() {
     const memoryWithout = sampleMemory(pid);
     const without = await writeAtRate(base, ids, RATE, SECONDS);
     const saturatedWithoutCpu = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
-    const saturatedWithout = saturatedWithoutCpu.value;
     const rssWithout = await memoryWithout.stop();
 
     const healthy = await startReceiver(() => 200);
     const flaky = await startReceiver(flakyAnswer);
     receivers.push(healthy, flaky);
-    for (const receiver of [healthy, flaky]) {
-      const response = await fetch(`${base}/v1/webhooks`, {
-        method: 'POST',
-        headers: JSON_APP,
-        body: JSON.stringify({ url: receiver.url }),
-      });
-      if (response.status !== 200) throw new Error(`webhook create: ${response.status} ${await response.text()}`);
-    }
+    let endpointIds = await createEndpoints(base, [healthy, flaky]);
     const { rows: startRows } = await db.query<{ last: string }>('SELECT last_position::text AS last FROM customer_event_feed');
     const feedStart = startRows[0]!.last;
 
@@ -325,7 +348,6 @@ async function main() {
     const rateStopped = Date.now();
     const healthyLagsAtRate = [...healthy.lags];
     const saturatedWithCpu = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
-    const saturatedWith = saturatedWithCpu.value;
     const writesStopped = Date.now();
 
     // Every event since the endpoints exist is delivered: how long after the writes stopped.
@@ -347,6 +369,15 @@ async function main() {
     const rssWorker = await workerMemory?.stop();
     const { rows: backlog } = await db.query<{ count: number }>('SELECT count(*)::int AS count FROM webhook_messages');
 
+    const rounds = [{ without: saturatedWithoutCpu, with: saturatedWithCpu }];
+    while (rounds.length < SATURATION_ROUNDS) {
+      await deleteEndpoints(base, endpointIds);
+      const roundWithout = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+      endpointIds = await createEndpoints(base, [healthy, flaky]);
+      const roundWith = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+      rounds.push({ without: roundWithout, with: roundWith });
+    }
+
     console.log(`\nWithout endpoints, at ${RATE}/s: ${describeWrites(without)}`);
     console.log(`With two endpoints, at ${RATE}/s:  ${describeWrites(withEndpoints)}`);
     console.log(
@@ -354,12 +385,22 @@ async function main() {
         `p50 latency ${(percentileOf(withEndpoints.latencies, 50) / percentileOf(without.latencies, 50)).toFixed(2)}x, ` +
         `p99 ${(percentileOf(withEndpoints.latencies, 99) / percentileOf(without.latencies, 99)).toFixed(2)}x`,
     );
-    console.log(`\nSaturated (${SATURATION_WRITERS} writers), without endpoints: ${describeWrites(saturatedWithout)}`);
-    console.log(describeCpu(saturatedWithoutCpu));
-    console.log(`Saturated (${SATURATION_WRITERS} writers), with endpoints:    ${describeWrites(saturatedWith)}`);
-    console.log(describeCpu(saturatedWithCpu));
+    const ratios: number[] = [];
+    for (const [index, round] of rounds.entries()) {
+      const heading = `\nSaturated (${SATURATION_WRITERS} writers, ${SATURATION_SECONDS} s), round ${index + 1} of ${rounds.length}`;
+      console.log(
+        `${heading}${index === 0 ? '' : ' (fresh endpoints)'}, without endpoints: ${describeWrites(round.without.value)}`,
+      );
+      console.log(describeCpu(round.without));
+      console.log(`  with endpoints:    ${describeWrites(round.with.value)}`);
+      console.log(describeCpu(round.with));
+      const rate = (stats: WriteStats) => stats.ok / stats.seconds;
+      ratios.push(rate(round.with.value) / rate(round.without.value));
+      console.log(`  ratio with / without: ${ratios.at(-1)!.toFixed(2)}x`);
+    }
     console.log(
-      `  ratio with / without: ${(saturatedWith.ok / saturatedWith.seconds / (saturatedWithout.ok / saturatedWithout.seconds)).toFixed(2)}x`,
+      `Saturated, ratio with / without endpoints over ${ratios.length} rounds: median ${median(ratios).toFixed(2)}x ` +
+        `(${ratios.map((ratio) => ratio.toFixed(2)).join(', ')})`,
     );
     console.log(
       `\nHealthy endpoint delivery lag (receipt - created_at) during the ${RATE}/s phase: ` +
