@@ -67,13 +67,15 @@ describe('webhook deliveries straight from the feed', () => {
   });
 
   it('queue an event a slow receiver has not answered yet, so the feed moves on, and keep its customer in order', async () => {
-    let held: string | undefined;
-    const { receiver, endpoint } = await endpointFor((request) =>
-      request.eventId === held || held === undefined ? 'stall' : 200,
-    );
+    // The first request, and any for the same event, stall until released.
+    const stalling = new Set<string>();
+    const { receiver, endpoint } = await endpointFor((request) => {
+      if (stalling.size === 0) stalling.add(request.eventId);
+      return stalling.has(request.eventId) ? 'stall' : 200;
+    });
     const slow = (await api.post('/v1/customers', { source_id: unique('slow') }).expect(200)).body.id;
     await receiver.stalled(1);
-    held = receiver.received[0]!.eventId;
+    const held = receiver.received[0]!.eventId;
 
     // The range that sent the held event closes while it is still in flight: the next customer's
     // event is delivered meanwhile, and the slow customer's next event waits behind the held one.
