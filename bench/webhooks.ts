@@ -347,7 +347,10 @@ async function main() {
     const withEndpoints = await writeAtRate(base, ids, RATE, SECONDS);
     const rateStopped = Date.now();
     const healthyLagsAtRate = [...healthy.lags];
+    const webhookRequests = () => healthy.requests() + flaky.requests();
+    const requestsBeforeSaturation = webhookRequests();
     const saturatedWithCpu = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+    const saturationRequests = [webhookRequests() - requestsBeforeSaturation];
     const writesStopped = Date.now();
 
     // Every event since the endpoints exist is delivered: how long after the writes stopped.
@@ -374,7 +377,9 @@ async function main() {
       await deleteEndpoints(base, endpointIds);
       const roundWithout = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
       endpointIds = await createEndpoints(base, [healthy, flaky]);
+      const requestsBefore = webhookRequests();
       const roundWith = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+      saturationRequests.push(webhookRequests() - requestsBefore);
       rounds.push({ without: roundWithout, with: roundWith });
     }
 
@@ -394,6 +399,11 @@ async function main() {
       console.log(describeCpu(round.without));
       console.log(`  with endpoints:    ${describeWrites(round.with.value)}`);
       console.log(describeCpu(round.with));
+      const requests = saturationRequests[index]!;
+      console.log(
+        `  webhook requests received meanwhile: ${requests} (${(requests / round.with.value.ok).toFixed(2)} per write)` +
+          (DELIVERIES === 'worker' ? `; worker CPU per request ${((round.with.cpu.worker / requests) * 1e6).toFixed(0)} µs` : ''),
+      );
       const rate = (stats: WriteStats) => stats.ok / stats.seconds;
       ratios.push(rate(round.with.value) / rate(round.without.value));
       console.log(`  ratio with / without: ${ratios.at(-1)!.toFixed(2)}x`);
