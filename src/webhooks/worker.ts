@@ -24,10 +24,11 @@ export interface DeliveryWorkerOptions {
 const READ_LIMIT = 1000;
 
 /**
- * A round (record and close, sequence, read the feed, claim: four transactions) starts once this
- * many attempts ended, once none is left in flight, or GATHER_MS after an attempt ended, whichever
- * comes first: a round per attempt would spend most of the database's time on the rounds' fixed
- * costs while deliveries are many, and GATHER_MS is all a lone delivery's next one waits longer.
+ * A round (the feed's sequencer, then one transaction that records and closes, reads the feed and
+ * claims) starts once this many attempts ended, once none is left in flight, or GATHER_MS after an
+ * attempt ended, whichever comes first: a round per attempt would spend most of the database's
+ * time on the rounds' fixed costs while deliveries are many, and GATHER_MS is all a lone
+ * delivery's next one waits longer.
  */
 const ROUND_AFTER_ENDED = 50;
 const GATHER_MS = 20;
