@@ -259,7 +259,7 @@ const FEED_NUMBERING_DUE = `
   SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
     OR NOT EXISTS (SELECT 1 FROM async_actions WHERE ${UNFINISHED_ACTION}) AS due`;
 
-/** The endpoints of a batch of outcomes, locked in id order (see the chains above). */
+/** The endpoints of a batch of outcomes and of the ranges closing, locked in id order (see the chains above). */
 const LOCK_ENDPOINTS_TO_RECORD = 'SELECT id FROM webhook_endpoints WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE';
 
 /**
@@ -495,11 +495,6 @@ export function createWebhookStore(db: pg.Pool) {
     hasDelivery: async (endpointId: string, id: string): Promise<boolean> =>
       (await db.query('SELECT 1 FROM webhook_deliveries WHERE id = $1 AND endpoint_id = $2', [id, endpointId])).rowCount === 1,
 
-    /**
-     * READ_FEED: the next range of each endpoint behind the feed, leased for `leaseMs` under
-     * `lease`: `limit` events in all, shared evenly between the endpoints; of them, at most
-     * `sendLimit` to send at once.
-     */
     /** FEED_NUMBERING_DUE. */
     feedNumberingDue: async (): Promise<boolean> => ((await db.query(FEED_NUMBERING_DUE)).rows[0] as { due: boolean }).due,
 

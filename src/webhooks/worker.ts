@@ -63,8 +63,10 @@ interface OpenRange {
   range: FeedRange;
   openedAt: number;
   sent: SentEvent[];
-  inFlight: number;
 }
+
+/** Whether every event sent from a range was answered (or it sent none). */
+const allAnswered = (range: OpenRange) => range.sent.every((event) => event.state !== 'in-flight');
 
 /** An attempt that ended, to be recorded; `fromFeed` when its event was sent straight from the feed. */
 interface EndedAttempt {
@@ -73,10 +75,11 @@ interface EndedAttempt {
 }
 
 /**
- * Delivers webhooks in this process, as any number of other processes may at once. A round:
+ * Delivers webhooks in this process, as any number of other processes may at once. A round
+ * numbers newly committed events (the feed's sequencer, when due: FEED_NUMBERING_DUE), then, in
+ * one transaction (WebhookStore.round):
  * - records the outcomes of the attempts that ended, and closes the ranges of the feed whose
  *   events were all answered (CLOSE_RANGES: what was not delivered is queued);
- * - numbers newly committed events (the feed's sequencer, when due: FEED_NUMBERING_DUE);
  * - reads the next range of the feed of each endpoint, under a lease, and sends at once the
  *   events that need not wait for an earlier one (READ_FEED): on the happy path, nothing is queued;
  * - claims queued messages due (retries, and events behind one not delivered yet; a lease: SKIP
@@ -131,7 +134,6 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     if (from) {
       fromFeed = { eventId: message.event.id, state: 'in-flight', retryInMs: 0, queued: false };
       from.sent.push(fromFeed);
-      from.inFlight += 1;
     }
     attempt(message, body)
       .catch((error: Error): EndedAttempt['outcome'] => ({
@@ -147,10 +149,9 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
       }))
       .then((outcome) => {
         inFlight -= 1;
-        if (from && fromFeed) {
+        if (fromFeed) {
           fromFeed.state = outcome.delivered ? 'delivered' : 'failed';
           fromFeed.retryInMs = outcome.retryInMs;
-          from.inFlight -= 1;
         }
         ended.push({ outcome, fromFeed });
         attemptEnded();
@@ -172,7 +173,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     const now = Date.now();
     // The ranges due to close: all answered, held RANGE_HOLD_MS, or this worker stopping.
     const closing = [...open.values()].filter(
-      (range) => range.inFlight === 0 || stopping.signal.aborted || now - range.openedAt >= RANGE_HOLD_MS,
+      (range) => allAnswered(range) || stopping.signal.aborted || now - range.openedAt >= RANGE_HOLD_MS,
     );
     const recorded = ended.length;
     const outcomes = ended.map(({ outcome, fromFeed }) => ({ ...outcome, direct: fromFeed !== undefined && !fromFeed.queued }));
@@ -191,12 +192,12 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
       const event = closing.find((range) => range.range.endpointId === endpointId)?.sent.find((sent) => sent.eventId === eventId);
       if (event) event.queued = true;
     }
-    for (const range of result.ranges) open.set(range.endpointId, { range, openedAt: Date.now(), sent: [], inFlight: 0 });
+    for (const range of result.ranges) open.set(range.endpointId, { range, openedAt: Date.now(), sent: [] });
     startAll(result.fromFeed, (message) => open.get(message.endpoint_id));
     startAll(result.claimed);
     // A range with nothing sent from it (all queued behind earlier events, or none taken) closes at
     // once; otherwise the next round comes when attempts end (attemptEnded) or after pollMs.
-    return result.ranges.some((range) => open.get(range.endpointId)!.inFlight === 0);
+    return result.ranges.some((range) => allAnswered(open.get(range.endpointId)!));
   }
 
   async function loop() {
