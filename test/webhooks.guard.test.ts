@@ -73,4 +73,30 @@ describe('webhook deliveries to an address turned internal', () => {
     );
     expect(receiver.received).toEqual([]);
   });
+
+  it('are refused when connecting to a name that now resolves to an internal address', async () => {
+    receiver ??= await startReceiver();
+    const id = `wh_${unique('named').replace(/-/g, '')}`;
+    const url = receiver.url.replace('127.0.0.1', 'localhost');
+    await test.db.query(
+      `INSERT INTO webhook_endpoints (id, url, events, enabled, secret, created_at, feed_position)
+       VALUES ($1, $2, ARRAY['customer.created'], true, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', now(),
+               (SELECT last_position FROM customer_event_feed))`,
+      [id, url],
+    );
+    const received = receiver.received.length;
+    await api.post('/v1/customers', { source_id: unique('named') }).expect(200);
+    const firstAttempt = async () =>
+      ((await api.get(`/v1/webhooks/${id}/deliveries?limit=100`).expect(200)).body.data as Array<{ attempt: number }>).find(
+        (entry) => entry.attempt === 1,
+      );
+    await until(async () => (await firstAttempt()) !== undefined, 'a first attempt');
+    expect(await firstAttempt()).toMatchObject({
+      status_code: null,
+      error: expect.stringMatching(
+        /^localhost resolves to (127\.0\.0\.1|::1), a loopback, private, link-local or reserved address$/,
+      ),
+    });
+    expect(receiver.received.length).toBe(received);
+  });
 });

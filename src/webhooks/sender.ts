@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import { checkedAddresses, checkingLookup, hostOf } from './addresses.js';
 
@@ -30,8 +31,11 @@ export function createSender({ timeoutMs, allowPrivateUrls, concurrency }: Sende
   const agent = new Agent({ connections: concurrency, connect: { lookup: checkingLookup(allowPrivateUrls) } });
 
   async function post(url: URL, headers: Record<string, string>, body: string): Promise<number> {
-    // An address in the URL is not looked up: it is checked here.
-    await checkedAddresses(hostOf(url), allowPrivateUrls);
+    // An address in the URL is not looked up, so it is checked here; a name is resolved and
+    // checked by checkingLookup when a connection is made (a connection kept alive goes to an
+    // address checked then), not again at every attempt.
+    const host = hostOf(url);
+    if (isIP(host) !== 0) await checkedAddresses(host, allowPrivateUrls);
     const answer = await request(url, {
       method: 'POST',
       dispatcher: agent,
