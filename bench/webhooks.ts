@@ -41,6 +41,7 @@ const { values: args } = parseArgs({
     customers: { type: 'string', default: '5000' },
     'saturation-seconds': { type: 'string', default: '15' },
     'saturation-rounds': { type: 'string', default: '3' },
+    'reference-rounds': { type: 'string', default: '3' },
     deliveries: { type: 'string', default: 'worker' },
   },
 });
@@ -56,6 +57,14 @@ const SATURATION_WRITERS = 16;
  * one 15 s round on this shared machine swings by a tenth either way.
  */
 const SATURATION_ROUNDS = Number(args['saturation-rounds']);
+/**
+ * Saturation rounds with the independent reference (bench/reference-deliverer.ts: the least a
+ * process can do to POST every event to both receivers) in the service's worker's place, after
+ * the service's rounds, with no endpoint: what any delivery costs the write path on this machine,
+ * receivers included. The reference reads events by (created_at, id), on an index this benchmark
+ * adds before these rounds (so both their halves pay for it).
+ */
+const REFERENCE_ROUNDS = Number(args['reference-rounds']);
 /**
  * Where deliveries run: `worker`, in an `npm run worker` process beside a server that only serves
  * (WORKER_ENABLED=false), at that process's own lower CPU priority (WORKER_NICE); or `server`, in
@@ -214,6 +223,8 @@ const describeCpu = ({ value: stats, cpu }: Awaited<ReturnType<typeof cpuDuring<
   );
 };
 
+const writesPerSecond = (stats: WriteStats) => stats.ok / stats.seconds;
+
 const describeWrites = (stats: WriteStats) =>
   `${(stats.ok / stats.seconds).toFixed(0)} writes/s answered 200 (${stats.ok} of ${stats.sent} sent, ${stats.failed} failed, ${stats.skipped} not sent: 512 in flight), ` +
   `latency p50 ${percentileOf(stats.latencies, 50).toFixed(1)} ms, p99 ${percentileOf(stats.latencies, 99).toFixed(1)} ms`;
@@ -259,6 +270,29 @@ async function deleteEndpoints(base: string, ids: string[]) {
     const response = await fetch(`${base}/v1/webhooks/${id}`, { method: 'DELETE', headers: APP });
     if (response.status !== 204) throw new Error(`webhook delete: ${response.status} ${await response.text()}`);
   }
+}
+
+/** Starts the reference deliverer (REFERENCE_ROUNDS) posting to `receivers`; resolves once it is ready. */
+async function startReferenceDeliverer(url: string, receivers: Array<{ url: string }>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/reference-deliverer.ts'], {
+    cwd: projectRoot,
+    env: { ...process.env, DATABASE_URL: url, RECEIVER_URLS: receivers.map((receiver) => receiver.url).join(',') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let said = '';
+  for await (const chunk of child.stdout!) {
+    said += String(chunk);
+    if (said.includes('reference deliverer ready')) break;
+  }
+  if (!said.includes('reference deliverer ready')) throw new Error(`the reference deliverer did not start: ${said}`);
+  child.stdout!.resume();
+  return child;
+}
+
+async function stopChild(child: ChildProcess) {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
 }
 
 async function main() {
@@ -383,6 +417,25 @@ async function main() {
       rounds.push({ without: roundWithout, with: roundWith });
     }
 
+    await deleteEndpoints(base, endpointIds);
+    const referenceRounds: typeof rounds = [];
+    const referenceRequests: number[] = [];
+    if (REFERENCE_ROUNDS > 0) {
+      await db.query('CREATE INDEX bench_reference_created_at_idx ON customer_events (created_at, id)');
+      await db.query('ANALYZE customer_events');
+    }
+    while (referenceRounds.length < REFERENCE_ROUNDS) {
+      const roundWithout = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+      const reference = await startReferenceDeliverer(url, [healthy, flaky]);
+      const requestsBefore = webhookRequests();
+      const roundWith = await cpuDuring({ server: pid, worker: reference.pid }, () =>
+        writeSaturated(base, ids, SATURATION_SECONDS),
+      );
+      referenceRequests.push(webhookRequests() - requestsBefore);
+      await stopChild(reference);
+      referenceRounds.push({ without: roundWithout, with: roundWith });
+    }
+
     console.log(`\nWithout endpoints, at ${RATE}/s: ${describeWrites(without)}`);
     console.log(`With two endpoints, at ${RATE}/s:  ${describeWrites(withEndpoints)}`);
     console.log(
@@ -404,14 +457,36 @@ async function main() {
         `  webhook requests received meanwhile: ${requests} (${(requests / round.with.value.ok).toFixed(2)} per write)` +
           (DELIVERIES === 'worker' ? `; worker CPU per request ${((round.with.cpu.worker / requests) * 1e6).toFixed(0)} µs` : ''),
       );
-      const rate = (stats: WriteStats) => stats.ok / stats.seconds;
-      ratios.push(rate(round.with.value) / rate(round.without.value));
+      ratios.push(writesPerSecond(round.with.value) / writesPerSecond(round.without.value));
       console.log(`  ratio with / without: ${ratios.at(-1)!.toFixed(2)}x`);
     }
     console.log(
       `Saturated, ratio with / without endpoints over ${ratios.length} rounds: median ${median(ratios).toFixed(2)}x ` +
         `(${ratios.map((ratio) => ratio.toFixed(2)).join(', ')})`,
     );
+    const referenceRatios: number[] = [];
+    for (const [index, round] of referenceRounds.entries()) {
+      console.log(
+        `\nSaturated, reference round ${index + 1} of ${referenceRounds.length} (no endpoint; bench/reference-deliverer.ts in the worker column), ` +
+          `without the reference: ${describeWrites(round.without.value)}`,
+      );
+      console.log(describeCpu(round.without));
+      console.log(`  with the reference: ${describeWrites(round.with.value)}`);
+      console.log(describeCpu(round.with));
+      const requests = referenceRequests[index]!;
+      console.log(
+        `  webhook requests received meanwhile: ${requests} (${(requests / round.with.value.ok).toFixed(2)} per write); ` +
+          `reference CPU per request ${((round.with.cpu.worker / requests) * 1e6).toFixed(0)} µs`,
+      );
+      referenceRatios.push(writesPerSecond(round.with.value) / writesPerSecond(round.without.value));
+      console.log(`  ratio with / without: ${referenceRatios.at(-1)!.toFixed(2)}x`);
+    }
+    if (referenceRatios.length > 0) {
+      console.log(
+        `Saturated, ratio with / without the reference deliverer over ${referenceRatios.length} rounds: median ${median(referenceRatios).toFixed(2)}x ` +
+          `(${referenceRatios.map((ratio) => ratio.toFixed(2)).join(', ')}); the service's median ${median(ratios).toFixed(2)}x`,
+      );
+    }
     console.log(
       `\nHealthy endpoint delivery lag (receipt - created_at) during the ${RATE}/s phase: ` +
         `p50 ${percentileOf(healthyLagsAtRate, 50)} ms, p99 ${percentileOf(healthyLagsAtRate, 99)} ms, max ${Math.max(...healthyLagsAtRate)} ms ` +
