@@ -90,7 +90,11 @@ interface EndedAttempt {
 export function startDeliveryWorker({ store, sender, sequence, present, config, log }: DeliveryWorkerOptions) {
   const stopping = new AbortController();
   let wakeUp = new AbortController();
-  const wake = () => wakeUp.abort();
+  // Not aborted again while it is: abort()'s default reason is a new DOMException, with its stack
+  // trace, at every call (at saturation, an attempt ending every ~0.5 ms took 2.5% of the worker).
+  const wake = () => {
+    if (!wakeUp.signal.aborted) wakeUp.abort();
+  };
   const leaseMs = leaseMsFor(config.timeoutMs);
   let inFlight = 0;
   /** Outcomes not recorded yet: kept until a round records them (the database may be away). */
