@@ -43,9 +43,11 @@ const READ = `SELECT id, type, data, group_id,
     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at, created_at::text AS after
   FROM customer_events WHERE (created_at, id) > ($1::timestamptz, $2) ORDER BY created_at, id LIMIT ${BATCH}`;
 
-const [end] = (await db.query<{ after: string; id: string }>(
-  'SELECT created_at::text AS after, id FROM customer_events ORDER BY created_at DESC, id DESC LIMIT 1',
-)).rows;
+const [end] = (
+  await db.query<{ after: string; id: string }>(
+    'SELECT created_at::text AS after, id FROM customer_events ORDER BY created_at DESC, id DESC LIMIT 1',
+  )
+).rows;
 let after = end?.after ?? '-infinity';
 let afterId = end?.id ?? '';
 
