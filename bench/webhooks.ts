@@ -9,7 +9,8 @@
  * flaky endpoint's backlog takes to drain once the writes stop, the server's memory, and the
  * write path with endpoints against without: at the fixed rate (achieved rate, latency) and at
  * saturation (16 writers back to back, --saturation-seconds each, in --saturation-rounds rounds:
- * the median ratio), and where the CPU went.
+ * the median ratio), and where the CPU went; then the same saturation rounds with an independent
+ * reference deliverer (bench/reference-deliverer.ts) in the worker's place (--reference-rounds).
  * Deliveries run in an `npm run worker` process beside a server that only serves, or with
  * `--deliveries server` in the server's own worker (retries: see RETRY_BASE_MS). Needs a PostgreSQL server whose role may
  * create databases: BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres.
