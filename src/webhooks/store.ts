@@ -92,7 +92,7 @@ export interface ClosingRange extends FeedRange {
 }
 
 /** What READ_FEED read: the ranges, and the events to send at once (first attempts). */
-export interface FeedRead {
+interface FeedRead {
   ranges: FeedRange[];
   messages: ClaimedMessage[];
 }

@@ -181,7 +181,7 @@ export function startDeliveryWorker({ store, sender, sequence, present, config, 
     );
     const recorded = ended.length;
     const outcomes = ended.map(({ outcome, fromFeed }) => ({ ...outcome, direct: fromFeed !== undefined && !fromFeed.queued }));
-    const ranges = closing.map(({ range, sent }) => ({ ...range, sent: sent.map(({ queued: _queued, ...event }) => event) }));
+    const ranges = closing.map(({ range, sent }) => ({ ...range, sent }));
     if (!stopping.signal.aborted && (await store.feedNumberingDue())) await sequence();
     // Read no more than can be sent now: the rest of the feed waits for free attempts, not in the queue.
     const free = stopping.signal.aborted ? 0 : config.concurrency - inFlight;
