@@ -273,6 +273,54 @@ async function deleteEndpoints(base: string, ids: string[]) {
   }
 }
 
+/** Deliveries running for a saturation round's second half: the processes whose CPU to count, and how to stop them. */
+interface Deliveries {
+  pids: { server: number; worker?: number };
+  stop(): Promise<void>;
+}
+
+/** A saturation round's two halves, and the webhook requests received during the second. */
+interface SaturationRound {
+  without: Awaited<ReturnType<typeof cpuDuring<WriteStats>>>;
+  with: Awaited<ReturnType<typeof cpuDuring<WriteStats>>>;
+  requests: number;
+}
+
+/**
+ * Prints saturation rounds (without, then with `deliveries`) and their median ratio, with the CPU
+ * per webhook request of the `deliverer` process (the worker column) when there is one: the ratios.
+ */
+function reportRounds(
+  rounds: SaturationRound[],
+  deliveries: string,
+  note: (index: number) => string,
+  deliverer: string | undefined,
+): number[] {
+  const ratios: number[] = [];
+  for (const [index, round] of rounds.entries()) {
+    console.log(
+      `\nSaturated (${SATURATION_WRITERS} writers, ${SATURATION_SECONDS} s), round ${index + 1} of ${rounds.length}${note(index)}, ` +
+        `without ${deliveries}: ${describeWrites(round.without.value)}`,
+    );
+    console.log(describeCpu(round.without));
+    console.log(`  with ${deliveries}: ${describeWrites(round.with.value)}`);
+    console.log(describeCpu(round.with));
+    console.log(
+      `  webhook requests received meanwhile: ${round.requests} (${(round.requests / round.with.value.ok).toFixed(2)} per write)` +
+        (deliverer ? `; ${deliverer} CPU per request ${((round.with.cpu.worker / round.requests) * 1e6).toFixed(0)} µs` : ''),
+    );
+    ratios.push(writesPerSecond(round.with.value) / writesPerSecond(round.without.value));
+    console.log(`  ratio with / without: ${ratios.at(-1)!.toFixed(2)}x`);
+  }
+  if (ratios.length > 0) {
+    console.log(
+      `Saturated, ratio with / without ${deliveries} over ${ratios.length} rounds: median ${median(ratios).toFixed(2)}x ` +
+        `(${ratios.map((ratio) => ratio.toFixed(2)).join(', ')})`,
+    );
+  }
+  return ratios;
+}
+
 /** Starts the reference deliverer (REFERENCE_ROUNDS) posting to `receivers`; resolves once it is ready. */
 async function startReferenceDeliverer(url: string, receivers: Array<{ url: string }>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/reference-deliverer.ts'], {
@@ -373,7 +421,7 @@ async function main() {
     const healthy = await startReceiver(() => 200);
     const flaky = await startReceiver(flakyAnswer);
     receivers.push(healthy, flaky);
-    let endpointIds = await createEndpoints(base, [healthy, flaky]);
+    const endpointIds = await createEndpoints(base, [healthy, flaky]);
     const { rows: startRows } = await db.query<{ last: string }>('SELECT last_position::text AS last FROM customer_event_feed');
     const feedStart = startRows[0]!.last;
 
@@ -385,7 +433,7 @@ async function main() {
     const webhookRequests = () => healthy.requests() + flaky.requests();
     const requestsBeforeSaturation = webhookRequests();
     const saturatedWithCpu = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
-    const saturationRequests = [webhookRequests() - requestsBeforeSaturation];
+    const firstRoundRequests = webhookRequests() - requestsBeforeSaturation;
     const writesStopped = Date.now();
 
     // Every event since the endpoints exist is delivered: how long after the writes stopped.
@@ -407,35 +455,35 @@ async function main() {
     const rssWorker = await workerMemory?.stop();
     const { rows: backlog } = await db.query<{ count: number }>('SELECT count(*)::int AS count FROM webhook_messages');
 
-    const rounds = [{ without: saturatedWithoutCpu, with: saturatedWithCpu }];
-    while (rounds.length < SATURATION_ROUNDS) {
-      await deleteEndpoints(base, endpointIds);
+    /** A saturation round: writers back to back without deliveries, then with the deliveries `start` starts. */
+    const saturationRound = async (start: () => Promise<Deliveries>): Promise<SaturationRound> => {
       const roundWithout = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
-      endpointIds = await createEndpoints(base, [healthy, flaky]);
+      const deliveries = await start();
       const requestsBefore = webhookRequests();
-      const roundWith = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
-      saturationRequests.push(webhookRequests() - requestsBefore);
-      rounds.push({ without: roundWithout, with: roundWith });
-    }
+      const roundWith = await cpuDuring(deliveries.pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+      const requests = webhookRequests() - requestsBefore;
+      await deliveries.stop();
+      return { without: roundWithout, with: roundWith, requests };
+    };
 
+    const rounds: SaturationRound[] = [{ without: saturatedWithoutCpu, with: saturatedWithCpu, requests: firstRoundRequests }];
     await deleteEndpoints(base, endpointIds);
-    const referenceRounds: typeof rounds = [];
-    const referenceRequests: number[] = [];
+    const freshEndpoints = async (): Promise<Deliveries> => {
+      const fresh = await createEndpoints(base, [healthy, flaky]);
+      return { pids, stop: () => deleteEndpoints(base, fresh) };
+    };
+    while (rounds.length < SATURATION_ROUNDS) rounds.push(await saturationRound(freshEndpoints));
+
     if (REFERENCE_ROUNDS > 0) {
       await db.query('CREATE INDEX bench_reference_created_at_idx ON customer_events (created_at, id)');
       await db.query('ANALYZE customer_events');
     }
-    while (referenceRounds.length < REFERENCE_ROUNDS) {
-      const roundWithout = await cpuDuring(pids, () => writeSaturated(base, ids, SATURATION_SECONDS));
+    const referenceDeliverer = async (): Promise<Deliveries> => {
       const reference = await startReferenceDeliverer(url, [healthy, flaky]);
-      const requestsBefore = webhookRequests();
-      const roundWith = await cpuDuring({ server: pid, worker: reference.pid }, () =>
-        writeSaturated(base, ids, SATURATION_SECONDS),
-      );
-      referenceRequests.push(webhookRequests() - requestsBefore);
-      await stopChild(reference);
-      referenceRounds.push({ without: roundWithout, with: roundWith });
-    }
+      return { pids: { server: pid, worker: reference.pid }, stop: () => stopChild(reference) };
+    };
+    const referenceRounds: SaturationRound[] = [];
+    while (referenceRounds.length < REFERENCE_ROUNDS) referenceRounds.push(await saturationRound(referenceDeliverer));
 
     console.log(`\nWithout endpoints, at ${RATE}/s: ${describeWrites(without)}`);
     console.log(`With two endpoints, at ${RATE}/s:  ${describeWrites(withEndpoints)}`);
@@ -444,48 +492,21 @@ async function main() {
         `p50 latency ${(percentileOf(withEndpoints.latencies, 50) / percentileOf(without.latencies, 50)).toFixed(2)}x, ` +
         `p99 ${(percentileOf(withEndpoints.latencies, 99) / percentileOf(without.latencies, 99)).toFixed(2)}x`,
     );
-    const ratios: number[] = [];
-    for (const [index, round] of rounds.entries()) {
-      const heading = `\nSaturated (${SATURATION_WRITERS} writers, ${SATURATION_SECONDS} s), round ${index + 1} of ${rounds.length}`;
-      console.log(
-        `${heading}${index === 0 ? '' : ' (fresh endpoints)'}, without endpoints: ${describeWrites(round.without.value)}`,
-      );
-      console.log(describeCpu(round.without));
-      console.log(`  with endpoints:    ${describeWrites(round.with.value)}`);
-      console.log(describeCpu(round.with));
-      const requests = saturationRequests[index]!;
-      console.log(
-        `  webhook requests received meanwhile: ${requests} (${(requests / round.with.value.ok).toFixed(2)} per write)` +
-          (DELIVERIES === 'worker' ? `; worker CPU per request ${((round.with.cpu.worker / requests) * 1e6).toFixed(0)} µs` : ''),
-      );
-      ratios.push(writesPerSecond(round.with.value) / writesPerSecond(round.without.value));
-      console.log(`  ratio with / without: ${ratios.at(-1)!.toFixed(2)}x`);
-    }
-    console.log(
-      `Saturated, ratio with / without endpoints over ${ratios.length} rounds: median ${median(ratios).toFixed(2)}x ` +
-        `(${ratios.map((ratio) => ratio.toFixed(2)).join(', ')})`,
+    const ratios = reportRounds(
+      rounds,
+      'endpoints',
+      (index) => (index === 0 ? '' : ' (fresh endpoints)'),
+      DELIVERIES === 'worker' ? 'worker' : undefined,
     );
-    const referenceRatios: number[] = [];
-    for (const [index, round] of referenceRounds.entries()) {
-      console.log(
-        `\nSaturated, reference round ${index + 1} of ${referenceRounds.length} (no endpoint; bench/reference-deliverer.ts in the worker column), ` +
-          `without the reference: ${describeWrites(round.without.value)}`,
-      );
-      console.log(describeCpu(round.without));
-      console.log(`  with the reference: ${describeWrites(round.with.value)}`);
-      console.log(describeCpu(round.with));
-      const requests = referenceRequests[index]!;
-      console.log(
-        `  webhook requests received meanwhile: ${requests} (${(requests / round.with.value.ok).toFixed(2)} per write); ` +
-          `reference CPU per request ${((round.with.cpu.worker / requests) * 1e6).toFixed(0)} µs`,
-      );
-      referenceRatios.push(writesPerSecond(round.with.value) / writesPerSecond(round.without.value));
-      console.log(`  ratio with / without: ${referenceRatios.at(-1)!.toFixed(2)}x`);
-    }
+    const referenceRatios = reportRounds(
+      referenceRounds,
+      'the reference deliverer',
+      () => ' (no endpoint; bench/reference-deliverer.ts in the worker column)',
+      'reference',
+    );
     if (referenceRatios.length > 0) {
       console.log(
-        `Saturated, ratio with / without the reference deliverer over ${referenceRatios.length} rounds: median ${median(referenceRatios).toFixed(2)}x ` +
-          `(${referenceRatios.map((ratio) => ratio.toFixed(2)).join(', ')}); the service's median ${median(ratios).toFixed(2)}x`,
+        `The reference's median ${median(referenceRatios).toFixed(2)}x against the service's ${median(ratios).toFixed(2)}x`,
       );
     }
     console.log(
@@ -508,12 +529,7 @@ async function main() {
     await db.end();
   } finally {
     for (const receiver of receivers) receiver.close();
-    for (const child of [worker, server]) {
-      if (child && child.exitCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-    }
+    for (const child of [worker, server]) if (child) await stopChild(child);
     await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   }
 }
