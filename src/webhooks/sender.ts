@@ -20,12 +20,11 @@ export interface SenderOptions {
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 /**
- * Posts webhook bodies, with undici (in isolation about 60 against node:http's 140 µs of client
- * CPU per POST; in the delivery worker under load the two came out alike: bench/README.md,
- * "Webhooks"). Each attempt is bounded by `timeoutMs`,
- * connecting included; a redirect is an answer like any other (a failure: it is not followed);
- * connections are kept alive between attempts, and each new one resolves and checks its host
- * again (checkingLookup).
+ * Posts webhook bodies, with undici (about 25 against node:http's 35 µs of client CPU per POST,
+ * bench/http-clients.ts; in the delivery worker under load the two came out alike: bench/README.md,
+ * "Webhooks"). Each attempt is bounded by `timeoutMs`, connecting included; a redirect is an
+ * answer like any other (a failure: it is not followed); connections are kept alive between
+ * attempts, and each new one resolves and checks its host again (checkingLookup).
  */
 export function createSender({ timeoutMs, allowPrivateUrls, concurrency }: SenderOptions) {
   const agent = new Agent({ connections: concurrency, connect: { lookup: checkingLookup(allowPrivateUrls) } });
